@@ -1,0 +1,23 @@
+# hptransfer: does a hyperparameter tuned on a small network transfer to a wide one, and why?
+# Stages live in workflow/rules/*.smk; all logic lives in the Python package workflow/hptransfer.
+
+# A preset given with --configfile replaces the default instead of being merged into it, so a preset
+# never inherits studies it does not name.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/collect.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

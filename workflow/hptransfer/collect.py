@@ -1,0 +1,87 @@
+"""All run datasets of a study → one sweep dataset with dims ([param,] width, <hp>, seed, …).
+
+Per-run curves keep their own dims (``step``, ``eval_step``, ``k``, …); runs that are shorter (a
+diverged run) or narrower (``k`` runs to each run's width) are padded with NaN, so
+``sweep.phi_k.sel(width=64, lr=0.004)`` just works.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .io import open_dataset
+
+RUN_VARIABLES = ("final_loss_ema", "final_loss_iterate", "diverged", "linearization_gap", "loss_train",
+                 "loss_val_ema", "loss_val_iterate", "loss_linearized", "phi_topk", "phi_k")
+
+
+def run_coordinates(ds: xr.Dataset) -> dict:
+    return {"param": ds.attrs["parametrization"], "width": int(ds.attrs["width"]),
+            "hp": float(ds.attrs["hp_value"]), "seed": int(ds.attrs["seed"])}
+
+
+def collect_study(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Dataset:
+    runs = [open_dataset(p) for p in paths]
+    hp = study_cfg["hp"]
+    lead = {
+        "param": list(study_cfg["parametrizations"]),
+        "width": sorted(int(w) for w in study_cfg["widths"]),
+        hp: sorted(float(v) for v in study_cfg["grid"]),
+        "seed": sorted(int(s) for s in study_cfg["seeds"]),
+    }
+    index = {run_key(r, hp): r for r in runs}
+    missing = [k for k in _all_keys(lead, hp) if k not in index]
+    if missing:
+        raise ValueError(f"collect {study}: no run for {missing[:3]} (and {max(0, len(missing) - 3)} more)")
+    data_vars = {}
+    for name in RUN_VARIABLES:
+        present = [r[name] for r in runs if name in r]
+        if present:
+            data_vars[name] = _stack(name, present[0], index, lead, hp)
+    ds = xr.Dataset(data_vars)
+    ds["diverged"] = ds["diverged"].astype(bool)
+    depth = {w: int(next(r.attrs["depth"] for r in runs if int(r.attrs["width"]) == w)) for w in lead["width"]}
+    ds = ds.assign_coords(depth=("width", [depth[w] for w in lead["width"]]))
+    if len(lead["param"]) == 1 and study_cfg["kind"] != "compare":
+        ds = ds.squeeze("param", drop=False)
+    ds.attrs = {"study": study, "hp": hp, "metric": "final_loss_ema", "kind": study_cfg["kind"],
+                "config": json.dumps(study_cfg, sort_keys=True, default=float)}
+    return ds
+
+
+def run_key(ds: xr.Dataset, hp: str) -> tuple:
+    c = run_coordinates(ds)
+    return (c["param"], c["width"], c["hp"], c["seed"])
+
+
+def _all_keys(lead: dict, hp: str):
+    for p in lead["param"]:
+        for w in lead["width"]:
+            for v in lead[hp]:
+                for s in lead["seed"]:
+                    yield (p, w, v, s)
+
+
+def _stack(name: str, template: xr.DataArray, index: dict, lead: dict, hp: str) -> xr.DataArray:
+    """One variable over all runs, per-run dims padded to the union of their coordinates."""
+    runs = list(index.values())
+    inner_coords = {d: _union_coord([r[d].values for r in runs if d in r.coords]) for d in template.dims}
+    shape = [len(v) for v in lead.values()] + [len(c) for c in inner_coords.values()]
+    fill = np.nan if template.dtype.kind == "f" else 0
+    values = np.full(shape, fill, dtype=np.float64 if template.dtype.kind == "f" else template.dtype)
+    for i, p in enumerate(lead["param"]):
+        for j, w in enumerate(lead["width"]):
+            for k, v in enumerate(lead[hp]):
+                for m, s in enumerate(lead["seed"]):
+                    run = index[(p, w, v, s)][name]
+                    slot = tuple(np.searchsorted(inner_coords[d], run[d].values) for d in run.dims)
+                    values[(i, j, k, m) + np.ix_(*slot)] = run.values
+    coords = {**{d: v for d, v in lead.items()}, **inner_coords}
+    return xr.DataArray(values, dims=list(lead) + list(template.dims), coords=coords, attrs=template.attrs)
+
+
+def _union_coord(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.unique(np.concatenate(arrays)) if arrays else np.array([])

@@ -1,0 +1,294 @@
+"""Configuration: validation against the JSON schema, defaults, and the expansion of studies into runs.
+
+Snakemake calls :func:`load_config` at parse time, so an invalid configuration fails before any job
+starts, with a message that names the offending key.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import numpy as np
+import yaml
+
+from .params import BUILTIN_TABLES
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+STUDY_SCHEMA = {"lm": "lm_study", "compare": "lm_study", "rf_ridge": "rf_study", "twolayer": "twolayer_study"}
+
+LM_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "parametrizations": ["mup"],
+    "model": {
+        "block": "llama", "depth": 2, "heads": 4, "context": 64, "base_width": 32,
+        "base_depth": None, "init_std": 1.0, "embedding_std": 1.0, "rope_theta": 10000.0,
+        "depth_rule": {"rule": "fixed", "exponent": 0.0},
+    },
+    "optimizer": {
+        "name": "adam", "lr": 0.004, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
+        "momentum": 0.9, "ns_steps": 5, "rank_rule": "bounded", "adam_lr": 0.004, "grad_clip": None,
+    },
+    "training": {
+        "steps": 200, "batch_size": 16, "val_sequences": 16, "log_every": 10,
+        "checkpoint_every": 50, "keep_checkpoint": False, "divergence_factor": 2.0,
+        "schedule": {"kind": "wsd", "warmup": 0.04, "cooldown": 0.2},
+    },
+    "ema": {"window_start": 50, "window_end": 2000, "ramp_steps": 2000, "tau_start": 2, "tau_end": 10},
+    "decomposition": {"enabled": True, "topk": [60], "analysis_steps": []},
+    "analysis": {},
+}
+TWOLAYER_DEFAULTS: dict[str, Any] = {
+    "enabled": True, "hp": "lr", "steps": 2000, "batch_size": 256, "val_size": 4096, "d": 64,
+    "k": 15, "base_width": 128, "second_layer_lr_factor": 1.0, "analysis": {},
+}
+RF_DEFAULTS: dict[str, Any] = {"enabled": True}
+DEFAULTS = {"lm": LM_DEFAULTS, "compare": LM_DEFAULTS, "rf_ridge": RF_DEFAULTS, "twolayer": TWOLAYER_DEFAULTS}
+
+CORPUS_DEFAULTS = {
+    "shakespeare": {"vocab_size": 1024, "val_works": ["hamlet", "tempest"]},
+    "wikitext103": {"vocab_size": 8192},
+    "textfiles": {"vocab_size": 4096},
+}
+
+HP_NAMES = ("lr", "beta1", "beta2", "momentum", "weight_decay")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the offending key."""
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_config(config: dict) -> dict:
+    """Validate a raw config (as Snakemake hands it over) and return it with defaults filled in."""
+    schema = load_schema()
+    _validate(config, schema, "")
+    for name, study in config["studies"].items():
+        sub = {"$ref": f"#/$defs/{STUDY_SCHEMA[study['kind']]}", "$defs": schema["$defs"]}
+        _validate(study, sub, f"studies.{name}")
+    full = {
+        "corpora": {n: deep_merge(CORPUS_DEFAULTS[c["source"]], c) for n, c in config["corpora"].items()},
+        "parametrizations": {**BUILTIN_TABLES, **config.get("parametrizations", {})},
+        "studies": {n: deep_merge(DEFAULTS[s["kind"]], s) for n, s in config["studies"].items()},
+        "figures": copy.deepcopy(config.get("figures", {})),
+        "threads": {"train": 1, "analysis": 1, **config.get("threads", {})},
+        "device": config.get("device", "auto"),
+        "slurm": {"train_runtime_min_per_kwidth": 30, "train_mem_mb_base": 2000,
+                  "train_mem_mb_per_kwidth": 4000, "train_gpus": 1, **config.get("slurm", {})},
+    }
+    _check_references(full)
+    return full
+
+
+def _validate(instance: Any, schema: dict, prefix: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid config:\n" + "\n".join(_describe(e, prefix) for e in errors))
+
+
+def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
+    path = _key_path(prefix, error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        keys = ", ".join(_key_path(path, [k]) for k in unknown) or path
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"  {keys}: unknown key{hint}"
+    if error.validator == "minItems" and error.validator_value == 1:
+        return f"  {path}: must not be empty"
+    return f"  {path or '<top level>'}: {error.message}"
+
+
+def _key_path(prefix: str, parts) -> str:
+    out = prefix
+    for p in parts:
+        out = f"{out}[{p}]" if isinstance(p, int) else (f"{out}.{p}" if out else str(p))
+    return out
+
+
+def _check_references(cfg: dict) -> None:
+    """Cross-references the schema cannot express."""
+    problems = []
+    for name, study in cfg["studies"].items():
+        where = f"studies.{name}"
+        if study["kind"] in ("lm", "compare"):
+            if study["corpus"] not in cfg["corpora"]:
+                problems.append(f"  {where}.corpus: unknown corpus {study['corpus']!r} "
+                                f"(defined: {', '.join(cfg['corpora'])})")
+            for p in study["parametrizations"]:
+                if p not in cfg["parametrizations"]:
+                    problems.append(f"  {where}.parametrizations: unknown table {p!r} "
+                                    f"(defined: {', '.join(cfg['parametrizations'])})")
+            model = study["model"]
+            for w in study["widths"]:
+                if w % model["heads"]:
+                    problems.append(f"  {where}.widths: width {w} is not divisible by "
+                                    f"model.heads = {model['heads']}")
+                elif (w // model["heads"]) % 2:
+                    problems.append(f"  {where}.widths: width {w} gives an odd head dimension "
+                                    f"{w // model['heads']} (rotary embeddings need it even)")
+            if study["hp"] != "lr" and study["hp"] in ("beta1", "beta2", "momentum"):
+                bad = [v for v in study["grid"] if v >= 1]
+                if bad:
+                    problems.append(f"  {where}.grid: {study['hp']} values must be < 1, got {bad}")
+            if study["kind"] == "compare" and len(study["parametrizations"]) < 2:
+                problems.append(f"  {where}.parametrizations: a compare study needs at least two")
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads 1e-8 (no dot) as a float, as YAML 1.2 and JSON do."""
+
+
+_SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Read a YAML or JSON config safely (never constructs arbitrary objects)."""
+    with open(path) as fh:
+        return yaml.load(fh, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+# ------------------------------------------------------------------------------- study expansion
+
+def format_value(value: float) -> str:
+    """Canonical text of a grid value in paths: positional, shortest round-trip (0.004, 0.9995, 2)."""
+    return np.format_float_positional(float(value), trim="-")
+
+
+def enabled_studies(cfg: dict, kinds: tuple[str, ...] | None = None) -> dict[str, dict]:
+    return {n: s for n, s in cfg["studies"].items()
+            if s.get("enabled", True) and (kinds is None or s["kind"] in kinds)}
+
+
+@dataclass(frozen=True)
+class RunKey:
+    study: str
+    param: str
+    width: int
+    hp: str
+    value: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return (f"results/runs/{self.study}/{self.param}/n{self.width}/"
+                f"{self.hp}{self.value}/s{self.seed}/run.nc")
+
+
+def study_run_keys(cfg: dict, study: str) -> Iterator[RunKey]:
+    s = cfg["studies"][study]
+    for param in s["parametrizations"]:
+        for width in s["widths"]:
+            for value in s["grid"]:
+                for seed in s["seeds"]:
+                    yield RunKey(study, param, int(width), s["hp"], format_value(value), int(seed))
+
+
+def model_depth(model: dict, width: int) -> int:
+    """Depth at a width: fixed, or grown as depth·(width/base_width)^exponent (width+depth scaling)."""
+    rule = model["depth_rule"]
+    if rule["rule"] == "fixed":
+        return int(model["depth"])
+    return max(1, int(round(model["depth"] * (width / model["base_width"]) ** rule["exponent"])))
+
+
+def run_config(cfg: dict, key: RunKey) -> dict:
+    """Everything that determines one training run, and nothing else.
+
+    The study name is deliberately absent: two studies whose runs coincide produce equal run
+    configs, which is how runs are shared instead of trained twice.
+    """
+    s = cfg["studies"][key.study]
+    model = copy.deepcopy(s["model"])
+    model["width"] = key.width
+    model["depth"] = model_depth(s["model"], key.width)
+    model["base_depth"] = s["model"]["base_depth"] or s["model"]["depth"]
+    del model["depth_rule"]
+    optimizer = copy.deepcopy(s["optimizer"])
+    value = grid_value(s, key.value)
+    apply_hp(optimizer, key.hp, value)
+    return {
+        "corpus": copy.deepcopy(cfg["corpora"][s["corpus"]]) | {"name": s["corpus"]},
+        "model": model,
+        "parametrization": {"name": key.param, **copy.deepcopy(cfg["parametrizations"][key.param])},
+        "optimizer": optimizer,
+        "hp": key.hp,
+        "hp_value": value,
+        "seed": key.seed,
+        "training": copy.deepcopy(s["training"]),
+        "ema": copy.deepcopy(s["ema"]),
+        "decomposition": copy.deepcopy(s["decomposition"]),
+    }
+
+
+def apply_hp(optimizer: dict, hp: str, value: float) -> None:
+    """Put the swept value where the optimizer reads it."""
+    if hp == "beta1":
+        optimizer["betas"] = [value, optimizer["betas"][1]]
+    elif hp == "beta2":
+        optimizer["betas"] = [optimizer["betas"][0], value]
+    else:
+        optimizer[hp] = value
+
+
+def grid_value(study: dict, text: str) -> float:
+    for v in study["grid"]:
+        if format_value(v) == text:
+            return float(v)
+    raise ConfigError(f"{text!r} is not a grid value of this study ({study['grid']})")
+
+
+def run_owner(cfg: dict, key: RunKey) -> RunKey:
+    """The key under which this run is actually trained: the first enabled study (in config order)
+    that has a run with an identical run config."""
+    mine = canonical_json(run_config(cfg, key))
+    for name, s in enabled_studies(cfg, ("lm", "compare")).items():
+        if name == key.study:
+            break
+        if s["hp"] != key.hp or key.param not in s["parametrizations"] or key.width not in s["widths"] \
+                or key.seed not in s["seeds"] or key.value not in {format_value(v) for v in s["grid"]}:
+            continue
+        other = RunKey(name, key.param, key.width, key.hp, key.value, key.seed)
+        if canonical_json(run_config(cfg, other)) == mine:
+            return other
+    return key
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=float)
+
+
+def corpus_dir(name: str) -> str:
+    return f"results/data/{name}"
+
+
+def width_cost(width: int, depth: int) -> float:
+    """Relative cost of one run, for cluster resources (parameters ∝ depth·width²)."""
+    return depth * (width / 1024) ** 2

@@ -1,0 +1,33 @@
+"""Optimizer construction from a run config's ``optimizer`` block and the parametrization's groups."""
+from __future__ import annotations
+
+import torch
+
+
+def build_optimizer(opt: dict, groups: list[dict], width: int, seed: int) -> torch.optim.Optimizer:
+    """Adam (coupled weight decay), AdamW (decoupled), momentum SGD, or Muon/Dion on the hidden
+    matrices with Adam on everything else (paper §5.2–5.3)."""
+    name = opt["name"]
+    betas = tuple(opt["betas"])
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=opt["lr"], betas=betas, eps=opt["eps"], foreach=True)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=opt["lr"], betas=betas, eps=opt["eps"], foreach=True)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=opt["lr"], momentum=opt["momentum"], foreach=True)
+    return _matrix_optimizer(opt, groups, width, seed)
+
+
+def _matrix_optimizer(opt: dict, groups: list[dict], width: int, seed: int):
+    from .optim import Combined, Dion, Muon
+
+    matrix = [g for g in groups if g["family"] == "muon"]
+    other = [g for g in groups if g["family"] != "muon"]
+    if opt["name"] == "muon":
+        mat_opt = Muon(matrix, lr=opt["lr"], momentum=opt["momentum"], ns_steps=opt["ns_steps"])
+    else:
+        for g in matrix:
+            g["width"], g["rank_rule"] = width, opt["rank_rule"]
+        mat_opt = Dion(matrix, lr=opt["lr"], seed=seed)
+    adam = torch.optim.Adam(other, lr=opt["adam_lr"], betas=tuple(opt["betas"]), eps=opt["eps"], foreach=True)
+    return Combined([mat_opt, adam])

@@ -1,0 +1,167 @@
+"""Parametrizations as declarative tables (abc-parametrizations relative to a base width).
+
+A table gives, for each parameter *role*, exponents ``e`` such that a quantity at width ``n`` is its
+base-width value times ``m ** -e`` with ``m = n / base_width``:
+
+* ``init``: the initial standard deviation (the base value is ``init_std / sqrt(fan_in)`` at the base
+  width for matrices, ``embedding_std`` for embeddings);
+* ``mult``: a fixed forward multiplier (e.g. the µP readout's ``1/m``);
+* ``lr``: the learning rate, per optimizer family (``adam``, ``sgd``, ``muon`` for the matrix
+  optimizers Muon and Dion, whose own sqrt(fan_out/fan_in) factor already carries the width);
+* ``wd``: the weight decay.
+
+``attention`` is the exponent of ``d_head / d_head_base`` applied to the attention logit scale on top
+of ``1/sqrt(d_head)`` (µP: 0.5, i.e. logits scaled by ``sqrt(d_head_base) / d_head``), and
+``depth_lr`` scales hidden learning rates by ``(depth / base_depth) ** -depth_lr``.
+
+Nothing here is stored on tensors: the model receives plain multipliers, and every per-parameter
+learning rate and weight decay lives as a plain number in an optimizer parameter group, so
+checkpoints, ``torch.compile`` and FSDP see ordinary modules.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+ROLES = ("embedding", "hidden", "readout", "vector", "first_layer", "second_layer")
+FAMILIES = ("adam", "sgd", "muon")
+
+_ZERO = {"init": 0.0, "mult": 0.0, "wd": 0.0, "lr": {"adam": 0.0, "sgd": 0.0, "muon": 0.0}}
+
+
+def _role(init=0.0, mult=0.0, wd=0.0, adam=0.0, sgd=0.0, muon=0.0) -> dict:
+    return {"init": init, "mult": mult, "wd": wd, "lr": {"adam": adam, "sgd": sgd, "muon": muon}}
+
+
+# Standard parametrization: fan-in init everywhere, one global learning rate.
+SP = {
+    "description": "Standard parametrization: fan-in initialisation, width-independent learning rates.",
+    "roles": {
+        "embedding": _role(),
+        "hidden": _role(init=0.5),
+        "readout": _role(init=0.5),
+        "vector": _role(),
+        "first_layer": _role(),
+        "second_layer": _role(init=0.5),
+    },
+    "attention": 0.0,
+    "depth_lr": 0.0,
+}
+
+# Maximal update parametrization (Tensor Programs V, Table 3, in the MuReadout form of the `mup`
+# package: readout multiplier 1/m instead of a 1/n initialisation). Adam: hidden LR ∝ 1/m, everything
+# else width-independent. SGD: input-like weights and vectors LR ∝ m, hidden LR constant, readout LR ∝ m
+# (the 1/m multiplier acts twice on an SGD update, so the stored weight's LR must grow by m).
+MUP = {
+    "description": "µP (Tensor Programs V) with a 1/m readout multiplier and 1/d_head attention.",
+    "roles": {
+        "embedding": _role(sgd=-1.0),
+        "hidden": _role(init=0.5, adam=1.0),
+        "readout": _role(init=0.5, mult=1.0, sgd=-1.0),
+        "vector": _role(sgd=-1.0),
+        "first_layer": _role(sgd=-1.0),
+        "second_layer": _role(init=0.5, mult=1.0, sgd=-1.0),
+    },
+    "attention": 0.5,
+    "depth_lr": 0.0,
+}
+
+# The width+depth "adaptive" scheme (shared/spec/adaptive-transfer.md): hidden LR ∝ w^-0.8 instead of
+# µP's w^-1, init σ ∝ w^-0.5 (fan-in) and weight decay ∝ w^-0.3 on every matrix; the rest as µP. Its
+# "empirical depth corrections" are unspecified: `depth_lr` is the knob (0 here).
+ADAPTIVE = copy.deepcopy(MUP)
+ADAPTIVE["description"] = "Adaptive width scaling: hidden LR ∝ w^-0.8, σ ∝ w^-0.5, weight decay ∝ w^-0.3."
+ADAPTIVE["roles"]["hidden"] = _role(init=0.5, wd=0.3, adam=0.8)
+ADAPTIVE["roles"]["embedding"]["wd"] = 0.3
+ADAPTIVE["roles"]["readout"]["wd"] = 0.3
+
+BUILTIN_TABLES = {"sp": SP, "mup": MUP, "adaptive": ADAPTIVE}
+
+
+def role_entry(table: dict, role: str) -> dict:
+    """A role's exponents, with absent entries read as 0 (so user tables may be sparse)."""
+    entry = copy.deepcopy(_ZERO)
+    given = table.get("roles", {}).get(role, {})
+    entry.update({k: v for k, v in given.items() if k != "lr"})
+    entry["lr"].update(given.get("lr", {}))
+    return entry
+
+
+def width_factor(width: int, base_width: int, exponent: float) -> float:
+    return (width / base_width) ** (-exponent)
+
+
+def optimizer_family(optimizer: str, role: str) -> str:
+    if optimizer in ("adam", "adamw"):
+        return "adam"
+    if optimizer == "sgd":
+        return "sgd"
+    # Muon/Dion update the hidden matrices only; the rest runs on Adam.
+    return "muon" if role == "hidden" else "adam"
+
+
+def forward_multipliers(table: dict, width: int, base_width: int, heads: int | None = None) -> dict:
+    """Plain numbers the model multiplies by in its forward pass."""
+    out = {
+        "readout_mult": width_factor(width, base_width, role_entry(table, "readout")["mult"]),
+        "second_layer_mult": width_factor(width, base_width, role_entry(table, "second_layer")["mult"]),
+    }
+    if heads:
+        d_head, d_base = width / heads, base_width / heads
+        out["attn_scale"] = (1.0 / math.sqrt(d_head)) * (d_head / d_base) ** (-table.get("attention", 0.0))
+    return out
+
+
+@torch.no_grad()
+def init_parameters(model: nn.Module, roles: dict[str, str], table: dict, width: int,
+                    base_width: int, init_std: float, embedding_std: float,
+                    generator: torch.Generator) -> None:
+    """Initialise every parameter from the table; vectors (norm gains) start at one."""
+    for name, p in model.named_parameters():
+        role = roles[name]
+        if role == "vector":
+            p.fill_(1.0)
+            continue
+        base = embedding_std if role == "embedding" else init_std / math.sqrt(
+            _base_fan_in(p, role, width, base_width))
+        std = base * width_factor(width, base_width, role_entry(table, role)["init"])
+        p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
+
+
+def _base_fan_in(p: torch.Tensor, role: str, width: int, base_width: int) -> float:
+    """fan_in at the base width: the init exponent carries the width dependence from there."""
+    fan_in = p.shape[1]
+    if role in ("hidden", "readout", "second_layer"):
+        return fan_in * base_width / width
+    return fan_in
+
+
+def build_param_groups(named_params: Iterable[tuple[str, torch.Tensor]], roles: dict[str, str],
+                       table: dict, optimizer: dict, width: int, base_width: int,
+                       depth: int = 1, base_depth: int = 1) -> list[dict[str, Any]]:
+    """One optimizer group per (role, family): lr and weight decay as plain numbers.
+
+    ``base_lr`` is the scaled peak learning rate; the schedule sets ``lr = base_lr * factor``.
+    """
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, p in named_params:
+        role = roles[name]
+        family = optimizer_family(optimizer["name"], role)
+        key = (role, family)
+        if key not in groups:
+            entry = role_entry(table, role)
+            peak = optimizer["lr"] if family in ("sgd", "muon") or optimizer["name"] in ("adam", "adamw") \
+                else optimizer["adam_lr"]
+            lr = peak * width_factor(width, base_width, entry["lr"][family])
+            if role == "hidden":
+                lr *= (depth / base_depth) ** (-table.get("depth_lr", 0.0))
+            wd = optimizer.get("weight_decay", 0.0) * width_factor(width, base_width, entry["wd"])
+            groups[key] = {"params": [], "names": [], "role": role, "family": family,
+                           "lr": lr, "base_lr": lr, "weight_decay": wd}
+        groups[key]["params"].append(p)
+        groups[key]["names"].append(name)
+    return [groups[k] for k in sorted(groups)]

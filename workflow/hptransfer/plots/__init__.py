@@ -1,0 +1,1 @@
+"""Figures: one module per figure (``draw(inputs, settings) -> Figure``), one shared style."""

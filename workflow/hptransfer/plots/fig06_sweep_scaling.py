@@ -1,0 +1,69 @@
+"""Paper Fig 6 layout: (a) sweep panel, (b) scaling panel."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..analysis import hp_value
+from .style import (EDGE_STAR, STAR, hp_label, log2_axis, new_figure, scaling_law_label, width_colors)
+
+
+def fit_of(transfer: xr.Dataset, prefix: str) -> dict:
+    return {k: float(transfer[f"{prefix}_{k}"]) for k in ("L_inf", "A", "alpha")}
+
+
+def power_law(n: np.ndarray, fit: dict) -> np.ndarray:
+    return fit["L_inf"] + fit["A"] * n ** (-fit["alpha"])
+
+
+def draw_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, metric: str | None = None) -> None:
+    """Final loss against the swept hyperparameter, one colour per width, seed std as error bars,
+    the interpolant as a thin line and the optimum as a star (hollow on a grid edge)."""
+    hp = sweep.attrs["hp"]
+    metric = metric or sweep.attrs.get("metric", "final_loss_ema")
+    colors = width_colors(sweep["width"].values)
+    for width in sweep["width"].values:
+        loss = sweep[metric].sel(width=width)
+        mean, std = loss.mean("seed"), loss.std("seed")
+        x = sweep[hp].values
+        ax.errorbar(x, mean, yerr=std, color=colors[width], marker="o", ms=4, lw=1.5, capsize=2,
+                    label=f"n = {int(width)}")
+        t = transfer.sel(width=width)
+        if "loss_curve" in transfer:
+            ax.plot(hp_value(hp, transfer["nu_fine"].values), t["loss_curve"].values, color=colors[width],
+                    lw=0.6, alpha=0.6)
+        star = EDGE_STAR if bool(t["at_edge"]) else STAR
+        ax.scatter([float(t["hp_star"])], [float(t["loss_star"])], **star)
+    log2_axis(ax, "x")
+    ax.set_xlabel(hp_label(hp))
+    ax.set_ylabel("final EMA validation loss")
+    ax.legend(title="width", ncols=1)
+
+
+def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
+    """Optimal loss against width along ν*(n) and along the reference width's optimum, with fits."""
+    widths = transfer["width"].values.astype(float)
+    fine = np.geomspace(widths.min(), widths.max(), 100)
+    fit_opt, fit_tr = fit_of(transfer, "fit_opt"), fit_of(transfer, "fit_transfer")
+    ref = transfer["nu_transferred"].attrs.get("long_name", "").split("nu*(")[-1].rstrip(")")
+    ax.plot(widths, transfer["loss_star"], "o", color="tab:blue", label=f"at ν*(n): {scaling_law_label(fit_opt)}")
+    ax.plot(widths, transfer["loss_transferred"], "^", color="tab:orange",
+            label=f"at ν*({ref}): {scaling_law_label(fit_tr)}")
+    if np.isfinite(fit_opt["alpha"]):
+        ax.plot(fine, power_law(fine, fit_opt), "-", color="tab:blue", lw=1.2)
+    if np.isfinite(fit_tr["alpha"]):
+        ax.plot(fine, power_law(fine, fit_tr), ":", color="tab:orange", lw=1.5)
+    log2_axis(ax, "x")
+    ax.set_xlabel("width n")
+    ax.set_ylabel("EMA validation loss")
+    ax.legend(loc="upper right")
+
+
+def draw(inputs: dict[str, xr.Dataset], settings: dict):
+    sweep, transfer = inputs["sweep"], inputs["transfer"]
+    fig, (ax_a, ax_b) = new_figure(2, settings=settings)
+    draw_sweep_panel(ax_a, sweep, transfer)
+    draw_scaling_panel(ax_b, transfer)
+    ax_a.set_title(f"(a) {sweep.attrs['study']}: sweep")
+    ax_b.set_title("(b) scaling of the optimal loss")
+    return fig

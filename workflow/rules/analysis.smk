@@ -1,0 +1,51 @@
+# Sweep → transfer analysis (optima, rates, verdict), Algorithm 1 (κ̂), and a readable summary.
+
+
+rule transfer:
+    input:
+        "results/studies/{study}/sweep.nc",
+    output:
+        "results/studies/{study}/transfer.nc",
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
+    log:
+        "results/logs/studies/{study}/transfer.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/transfer.py"
+
+
+rule kappa:
+    input:
+        "results/studies/{study}/sweep.nc",
+    output:
+        "results/studies/{study}/kappa.nc",
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
+    log:
+        "results/logs/studies/{study}/kappa.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/kappa.py"
+
+
+def summary_inputs(wc):
+    out = {"transfer": f"results/studies/{wc.study}/transfer.nc"}
+    if CFG["studies"][wc.study].get("decomposition", {}).get("enabled", False):
+        out["kappa"] = f"results/studies/{wc.study}/kappa.nc"
+    return out
+
+
+rule summary:
+    input:
+        unpack(summary_inputs),
+    output:
+        "results/studies/{study}/summary.md",
+    log:
+        "results/logs/studies/{study}/summary.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/summary.py"

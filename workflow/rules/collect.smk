@@ -1,0 +1,16 @@
+# All runs of a study → one sweep dataset (width × hp × seed [× param]).
+
+
+rule collect:
+    input:
+        runs=lambda wc: study_run_paths(wc.study),
+    output:
+        "results/studies/{study}/sweep.nc",
+    params:
+        study=lambda wc: CFG["studies"][wc.study],
+    log:
+        "results/logs/studies/{study}/collect.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect.py"

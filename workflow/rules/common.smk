@@ -1,0 +1,80 @@
+# Config validation (before any job starts), wildcard constraints and input functions.
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from hptransfer.config import (  # noqa: E402
+    ConfigError,
+    RunKey,
+    corpus_dir,
+    enabled_studies,
+    load_config,
+    model_depth,
+    run_config,
+    run_owner,
+    study_run_keys,
+    width_cost,
+)
+from hptransfer.plots.catalogue import all_figures, unknown_figure_settings  # noqa: E402
+
+try:
+    CFG = load_config(config)
+    _unknown = unknown_figure_settings(CFG)
+    if _unknown:
+        raise ConfigError(
+            "invalid config:\n"
+            + "\n".join(f"  figures.{s}: no such figure for the configured studies" for s in _unknown)
+        )
+except ConfigError as _exc:
+    raise WorkflowError(str(_exc)) from None
+
+PLOTS = Path("workflow/hptransfer/plots")
+LM_KINDS = ("lm", "compare")
+
+
+def _alternation(names):
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
+
+
+wildcard_constraints:
+    study=_alternation(CFG["studies"]),
+    param=_alternation(CFG["parametrizations"]),
+    corpus=_alternation(CFG["corpora"]),
+    width=r"[1-9][0-9]*",
+    hp=r"lr|beta1|beta2|momentum|weight_decay",
+    value=r"[0-9]+(\.[0-9]+)?",
+    seed=r"[0-9]+",
+    figure=_alternation(all_figures(CFG, enabled_only=False)),
+
+
+def run_key(wc):
+    return RunKey(wc.study, wc.param, int(wc.width), wc.hp, wc.value, int(wc.seed))
+
+
+def study_run_paths(study):
+    """run.nc files of a study, each at the study that actually trains it (shared runs)."""
+    return [run_owner(CFG, key).path for key in study_run_keys(CFG, study)]
+
+
+def corpus_files(corpus):
+    return [f"{corpus_dir(corpus)}/{name}" for name in ("meta.json", "train.bin", "val.bin")]
+
+
+def all_targets():
+    targets = []
+    for name, study in enabled_studies(CFG).items():
+        targets += STUDY_OUTPUTS[study["kind"]](name)
+    targets += [f"results/figures/{stem}.{ext}" for stem in all_figures(CFG) for ext in ("pdf", "png")]
+    return targets
+
+
+def lm_outputs(name):
+    out = [f"results/studies/{name}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+    if CFG["studies"][name]["decomposition"]["enabled"]:
+        out.append(f"results/studies/{name}/kappa.nc")
+    return out
+
+
+STUDY_OUTPUTS = {"lm": lm_outputs, "compare": lm_outputs}
