@@ -85,3 +85,16 @@ def _stack(name: str, template: xr.DataArray, index: dict, lead: dict, hp: str) 
 
 def _union_coord(arrays: list[np.ndarray]) -> np.ndarray:
     return np.unique(np.concatenate(arrays)) if arrays else np.array([])
+
+
+def collect_batched(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Dataset:
+    """Per-width datasets of batched two-layer training (dims lr × seed) → sweep (width × lr × seed)."""
+    parts = [open_dataset(p) for p in paths]
+    parts.sort(key=lambda d: int(d.attrs["width"]))
+    ds = xr.concat([p.expand_dims(width=[int(p.attrs["width"])]) for p in parts], dim="width",
+                   combine_attrs="drop")
+    ds["diverged"] = ds["diverged"].astype(bool)
+    ds.attrs = {"study": study, "hp": "lr", "metric": "final_loss_val", "kind": study_cfg["kind"],
+                "task": study_cfg["task"], "parametrization": parts[0].attrs.get("parametrization", "mup"),
+                "config": json.dumps(study_cfg, sort_keys=True, default=float)}
+    return ds

@@ -33,7 +33,7 @@ LM_DEFAULTS: dict[str, Any] = {
     },
     "optimizer": {
         "name": "adam", "lr": 0.004, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
-        "momentum": 0.9, "ns_steps": 5, "rank_rule": "bounded", "adam_lr": 0.004, "grad_clip": None,
+        "momentum": None, "ns_steps": 5, "rank_rule": "bounded", "adam_lr": 0.004, "grad_clip": None,
     },
     "training": {
         "steps": 200, "batch_size": 16, "val_sequences": 16, "log_every": 10,
@@ -102,8 +102,11 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
     path = _key_path(prefix, error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        patterns = list(error.schema.get("patternProperties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed
+                         and not any(re.search(p, k) for p in patterns)) if isinstance(error.instance, dict) else []
         keys = ", ".join(_key_path(path, [k]) for k in unknown) or path
+        allowed += [f"/{p}/" for p in patterns]
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return f"  {keys}: unknown key{hint}"
     if error.validator == "minItems" and error.validator_value == 1:
@@ -132,12 +135,12 @@ def _check_references(cfg: dict) -> None:
                     problems.append(f"  {where}.parametrizations: unknown table {p!r} "
                                     f"(defined: {', '.join(cfg['parametrizations'])})")
             model = study["model"]
-            for w in study["widths"]:
+            for i, w in enumerate(study["widths"]):
                 if w % model["heads"]:
-                    problems.append(f"  {where}.widths: width {w} is not divisible by "
+                    problems.append(f"  {where}.widths[{i}]: width {w} is not divisible by "
                                     f"model.heads = {model['heads']}")
                 elif (w // model["heads"]) % 2:
-                    problems.append(f"  {where}.widths: width {w} gives an odd head dimension "
+                    problems.append(f"  {where}.widths[{i}]: width {w} gives an odd head dimension "
                                     f"{w // model['heads']} (rotary embeddings need it even)")
             if study["hp"] != "lr" and study["hp"] in ("beta1", "beta2", "momentum"):
                 bad = [v for v in study["grid"] if v >= 1]

@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import torch
 
+# Momentum when the config leaves it unset: SGD as in the CIFAR study, Muon β and Dion μ of §5.2–5.3.
+DEFAULT_MOMENTUM = {"sgd": 0.9, "muon": 0.95, "dion": 0.95}
+
+
+def momentum_of(opt: dict) -> float:
+    return opt["momentum"] if opt.get("momentum") is not None else DEFAULT_MOMENTUM[opt["name"]]
+
 
 def build_optimizer(opt: dict, groups: list[dict], width: int, seed: int) -> torch.optim.Optimizer:
     """Adam (coupled weight decay), AdamW (decoupled), momentum SGD, or Muon/Dion on the hidden
@@ -14,7 +21,7 @@ def build_optimizer(opt: dict, groups: list[dict], width: int, seed: int) -> tor
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=opt["lr"], betas=betas, eps=opt["eps"], foreach=True)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=opt["lr"], momentum=opt["momentum"], foreach=True)
+        return torch.optim.SGD(groups, lr=opt["lr"], momentum=momentum_of(opt), foreach=True)
     return _matrix_optimizer(opt, groups, width, seed)
 
 
@@ -24,10 +31,10 @@ def _matrix_optimizer(opt: dict, groups: list[dict], width: int, seed: int):
     matrix = [g for g in groups if g["family"] == "muon"]
     other = [g for g in groups if g["family"] != "muon"]
     if opt["name"] == "muon":
-        mat_opt = Muon(matrix, lr=opt["lr"], momentum=opt["momentum"], ns_steps=opt["ns_steps"])
+        mat_opt = Muon(matrix, lr=opt["lr"], momentum=momentum_of(opt), ns_steps=opt["ns_steps"])
     else:
         for g in matrix:
             g["width"], g["rank_rule"] = width, opt["rank_rule"]
-        mat_opt = Dion(matrix, lr=opt["lr"], seed=seed)
+        mat_opt = Dion(matrix, lr=opt["lr"], mu=momentum_of(opt), seed=seed)
     adam = torch.optim.Adam(other, lr=opt["adam_lr"], betas=tuple(opt["betas"]), eps=opt["eps"], foreach=True)
     return Combined([mat_opt, adam])

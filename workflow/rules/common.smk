@@ -31,6 +31,18 @@ except ConfigError as _exc:
     raise WorkflowError(str(_exc)) from None
 
 PLOTS = Path("workflow/hptransfer/plots")
+
+
+def training_gpus():
+    """GPUs a training job holds: one where training will run on CUDA, none on a CPU machine, so
+    `--resources gpu=1` serialises training on a one-GPU workstation and CPU runs stay parallel."""
+    if CFG["device"] == "cpu":
+        return 0
+    if CFG["device"] == "cuda":
+        return CFG["slurm"]["train_gpus"]
+    import shutil
+
+    return CFG["slurm"]["train_gpus"] if shutil.which("nvidia-smi") else 0
 LM_KINDS = ("lm", "compare")
 
 
@@ -54,7 +66,11 @@ def run_key(wc):
 
 
 def study_run_paths(study):
-    """run.nc files of a study, each at the study that actually trains it (shared runs)."""
+    """Run datasets of a study: one run.nc per run, each at the study that actually trains it
+    (shared runs); for batched two-layer studies one dataset per width."""
+    s = CFG["studies"][study]
+    if s["kind"] == "twolayer":
+        return [f"results/runs/{study}/mup/n{w}/batch.nc" for w in s["widths"]]
     return [run_owner(CFG, key).path for key in study_run_keys(CFG, study)]
 
 
@@ -77,4 +93,12 @@ def lm_outputs(name):
     return out
 
 
-STUDY_OUTPUTS = {"lm": lm_outputs, "compare": lm_outputs}
+def twolayer_outputs(name):
+    return [f"results/studies/{name}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+
+
+def rf_outputs(name):
+    return [f"results/studies/{name}/rf.nc"]
+
+
+STUDY_OUTPUTS = {"lm": lm_outputs, "compare": lm_outputs, "twolayer": twolayer_outputs, "rf_ridge": rf_outputs}

@@ -24,7 +24,7 @@ rule train:
         device=CFG["device"],
     threads: CFG["threads"]["train"]
     resources:
-        gpu=lambda wc: CFG["slurm"]["train_gpus"] if CFG["device"] != "cpu" else 0,
+        gpu=training_gpus(),
         mem_mb=train_mem_mb,
         runtime=train_runtime,
     log:

@@ -25,8 +25,8 @@ CATALOGUE: tuple[FigureSpec, ...] = (
     FigureSpec("fig01", "fig01_topk_vs_step", ("lm", "compare"), ("sweep",),
                "Cumulative top-k and residual linearised loss change against training step "
                "(paper Fig 1).", needs_decomposition=True),
-    # FigureSpec("fig03", "fig03_schematic", (), (), "Schematic of the loss gap a_n, hyperparameter gap "
-    #           "b_n and transfer gap c_n, drawn from explicit quadratics (paper Fig 3).", slug="schematic"),
+    FigureSpec("fig03", "fig03_schematic", (), (), "Schematic of the loss gap a_n, hyperparameter gap "
+               "b_n and transfer gap c_n, drawn from explicit quadratics (paper Fig 3).", slug="schematic"),
     FigureSpec("fig06", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
                "Learning-rate sweep per width and scaling of the optimal loss (paper Fig 6)."),
     FigureSpec("fig07", "fig07_linearization", ("lm", "compare"), ("sweep",),

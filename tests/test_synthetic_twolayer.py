@@ -1,0 +1,117 @@
+"""Two-layer ReLU studies (paper.md §3): batched training equals one-at-a-time training."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hptransfer.synthetic import twolayer as tl
+
+torch.set_num_threads(1)
+
+STEPS, BATCH, WIDTH = 40, 32, 48
+
+
+def _cfg(task: str, **extra) -> dict:
+    return {"task": task, "d": 16, "k": 5, "val_size": 512, "base_width": 32, "n_log": 3, **extra}
+
+
+@pytest.mark.parametrize("task,extra", [("kindex", {}), ("sphere", {}), ("kindex", {"second_layer_lr_factor": 0.02})])
+def test_batched_equals_single_models(task, extra):
+    cfg = _cfg(task, dtype="float64", **extra)
+    lrs, seeds = [3e-3, 3e-2], [0, 5]
+    ds = tl.train_batched(cfg, WIDTH, lrs, seeds, STEPS, BATCH)
+    for lr in lrs:
+        for seed in seeds:
+            alone = tl.train_single(cfg, WIDTH, lr, seed, STEPS, BATCH)
+            batched = ds.loss_val.sel(lr=lr, seed=seed).values
+            np.testing.assert_allclose(batched, alone["loss_val"], rtol=1e-10, atol=0)
+            assert not alone["diverged"] and not bool(ds.diverged.sel(lr=lr, seed=seed))
+    # Training moved the models (the comparison is not between two untouched initialisations).
+    assert np.all(ds.loss_val.isel(step=-1).values < ds.loss_val.isel(step=0).values)
+    # Different learning rates and seeds give different results.
+    assert len(np.unique(ds.final_loss_val.values)) == 4
+
+
+def test_batched_equals_single_in_float32():
+    cfg = _cfg("kindex")
+    ds = tl.train_batched(cfg, WIDTH, [1e-2], [2, 3], STEPS, BATCH)
+    for seed in (2, 3):
+        alone = tl.train_single(cfg, WIDTH, 1e-2, seed, STEPS, BATCH)
+        np.testing.assert_allclose(ds.loss_val.sel(lr=1e-2, seed=seed).values, alone["loss_val"], rtol=1e-5)
+
+
+def test_results_do_not_depend_on_batch_composition():
+    cfg = _cfg("sphere", dtype="float64")
+    together = tl.train_batched(cfg, WIDTH, [1e-3, 1e-2, 1e-1], [0, 1], STEPS, BATCH)
+    apart = tl.train_batched(cfg, WIDTH, [1e-2], [1], STEPS, BATCH)
+    np.testing.assert_allclose(together.loss_val.sel(lr=[1e-2], seed=[1]).values, apart.loss_val.values, rtol=1e-10)
+
+
+def test_divergence_is_recorded_and_isolated():
+    cfg = _cfg("kindex")
+    lrs = [1e-2, 1e4]
+    ds = tl.train_batched(cfg, WIDTH, lrs, [0, 1], STEPS, BATCH)
+    assert ds.diverged.sel(lr=1e4).values.all()
+    assert np.isnan(ds.final_loss_val.sel(lr=1e4).values).all()
+    assert (ds.diverged_step.sel(lr=1e4).values >= 0).all()
+    assert not ds.diverged.sel(lr=1e-2).values.any()
+    assert np.isfinite(ds.final_loss_val.sel(lr=1e-2).values).all()
+    # The healthy models are exactly what they are when trained without the diverging ones.
+    healthy = tl.train_batched(cfg, WIDTH, [1e-2], [0, 1], STEPS, BATCH)
+    np.testing.assert_allclose(ds.loss_val.sel(lr=[1e-2]).values, healthy.loss_val.values, rtol=1e-6)
+    # The single-model reference agrees on the verdict.
+    assert tl.train_single(cfg, WIDTH, 1e4, 0, STEPS, BATCH)["diverged"]
+
+
+def test_sphere_labels_are_balanced():
+    task = tl.make_task({"task": "sphere", "d": 64, "k": 15})
+    x, y = task.sample(torch.Generator().manual_seed(0), 2**16, torch.float64)
+    assert x.shape == (2**16, 64)
+    # sd of the mean of 65536 fair coins is 0.002
+    assert y.mean().item() == pytest.approx(0.5, abs=0.008)
+    assert set(torch.unique(y).tolist()) == {0.0, 1.0}
+
+
+def test_kindex_target_has_unit_second_moment():
+    task = tl.make_task({"task": "kindex", "d": 64, "k": 15})
+    x, y = task.sample(torch.Generator().manual_seed(0), 2**16, torch.float64)
+    # Var(y²) = 2/k, so the mean of 65536 samples has sd ≈ 0.0014.
+    assert (y**2).mean().item() == pytest.approx(1.0, abs=0.006)
+    # x ~ N(0, (4/d) I)
+    assert x.var().item() == pytest.approx(4 / 64, rel=0.01)
+
+
+def test_mup_initialisation_and_learning_rates():
+    W, b, a = tl.init_params(64, 2048, seed=0, dtype=torch.float64)
+    assert W.var().item() == pytest.approx(1 / 64, rel=0.02)
+    assert a.var().item() == pytest.approx(1 / 2048**2, rel=0.1)
+    assert torch.count_nonzero(b) == 0
+    cfg = tl.merge_task_config({"base_width": 128, "second_layer_lr_factor": 0.02})
+    assert tl.output_lr_multiplier(128, cfg) == pytest.approx(0.02)
+    assert tl.output_lr_multiplier(1024, cfg) == pytest.approx(0.02 / 8)
+    # Same seed, different width: different init; same (seed, width): identical.
+    assert torch.equal(tl.init_params(16, 32, 3, torch.float32)[0], tl.init_params(16, 32, 3, torch.float32)[0])
+
+
+def test_dataset_layout():
+    ds = tl.train_batched(_cfg("sphere", n_log=4), 16, [1e-3, 1e-2], [0, 1, 2], 9, 8)
+    assert ds.final_loss_val.dims == ("lr", "seed")
+    assert ds.diverged.dims == ("lr", "seed") and ds.diverged.dtype == bool
+    assert ds.loss_val.dims == ("step", "lr", "seed")
+    assert ds.step.values.tolist() == [0, 3, 6, 9]
+    np.testing.assert_array_equal(ds.loss_val.isel(step=-1).values, ds.final_loss_val.values)
+    # All learning rates of a seed share the initialisation; seeds differ.
+    initial = ds.loss_val.isel(step=0).values
+    np.testing.assert_array_equal(initial[0], initial[1])
+    assert len(np.unique(initial[0])) == 3
+    # The µP logit is O(1/√n) at init (a ~ N(0, 1/n²)), so the BCE is near ln 2 (n = 16 here).
+    np.testing.assert_allclose(initial, math.log(2), atol=0.1)
+    assert ds.attrs["task"] == "sphere" and ds.attrs["width"] == 16 and "muP" in ds.attrs["parametrization"]
+
+
+def test_unknown_task_is_rejected():
+    with pytest.raises(ValueError, match="task"):
+        tl.train_batched({"task": "spiral"}, 8, [1e-3], [0], 1, 4)

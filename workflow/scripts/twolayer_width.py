@@ -1,0 +1,18 @@
+from _common import setup_logging
+
+log = setup_logging(snakemake)  # noqa: F821 - injected by Snakemake
+
+import torch  # noqa: E402
+
+from hptransfer.io import write_dataset  # noqa: E402
+from hptransfer.synthetic.twolayer import train_batched  # noqa: E402
+from hptransfer.train import resolve_device  # noqa: E402
+
+sm = snakemake  # noqa: F821
+torch.set_num_threads(sm.threads)
+study = dict(sm.params.study)
+ds = train_batched(study, int(sm.wildcards.width), study["grid"], study["seeds"], study["steps"],
+                   study["batch_size"], device=str(resolve_device(sm.params.device)))
+log.info("width %s: %d of %d models diverged", sm.wildcards.width, int(ds["diverged"].sum()),
+         ds["diverged"].size)
+write_dataset(ds, sm.output[0])
