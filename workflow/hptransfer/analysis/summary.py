@@ -1,0 +1,113 @@
+"""Human-readable markdown summary of transfer.nc (and kappa.nc) for ``summary.md``."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["render_summary"]
+
+_MEANING = {
+    "fast": "the optimal hyperparameter converges faster than the loss (beta > alpha/2): tuning a "
+            "small proxy and transferring beats tuning at the target width (Theorem 2).",
+    "weak": "the optimal hyperparameter converges at (or below) the agnostic rate beta = alpha/2: "
+            "transfer holds but gives no asymptotic gain over direct tuning.",
+    "inconclusive": "the widths/seeds available do not pin beta - alpha/2 down well enough to "
+                    "decide; more widths, seeds or a finer grid are needed.",
+}
+
+
+def _num(x, fmt: str = ".4g") -> str:
+    x = float(x)
+    return "n/a" if not np.isfinite(x) else format(x, fmt)
+
+
+def _scalar(ds: xr.Dataset, name: str):
+    value = ds[name].values
+    return value.item() if hasattr(value, "item") else value
+
+
+def _optimum_table(t: xr.Dataset) -> list[str]:
+    hp, level = t.attrs.get("hp", "hp"), float(t.attrs.get("interval_level", 0.9))
+    lines = [f"| width | {hp}* | {100 * level:g}% CI of {hp}* | nu* | loss* | {100 * level:g}% CI "
+             "of loss* | transferred loss | note |",
+             "|---:|---:|---|---:|---:|---|---:|---|"]
+    for w in t["width"].values:
+        row = t.sel(width=w)
+        note = "edge optimum (excluded from fits)" if bool(row["at_edge"]) else ""
+        lines.append(
+            f"| {int(w)} | {_num(row['hp_star'])} | [{_num(row['hp_star_lo'])}, "
+            f"{_num(row['hp_star_hi'])}] | {_num(row['nu_star'], '.3f')} "
+            f"| {_num(row['loss_star'])} "
+            f"| [{_num(row['loss_star_lo'])}, {_num(row['loss_star_hi'])}] "
+            f"| {_num(row['loss_transferred'])} | {note} |")
+    return lines
+
+
+def _rates_block(t: xr.Dataset) -> list[str]:
+    level = float(t.attrs.get("interval_level", 0.9))
+    ci = f"{100 * level:g}%"
+    label = str(_scalar(t, "verdict"))
+    return [
+        f"- loss fit along nu*(n): L(n) = {_num(t['fit_opt_L_inf'])} + {_num(t['fit_opt_A'])} "
+        f"n^-{_num(t['fit_opt_alpha'], '.3f')} (R^2 = {_num(t['fit_opt_r2'], '.4f')})",
+        f"- loss fit along the transferred {t.attrs.get('hp', 'hp')} "
+        f"(width {t.attrs.get('reference_width')}): L(n) = {_num(t['fit_transfer_L_inf'])} + "
+        f"{_num(t['fit_transfer_A'])} n^-{_num(t['fit_transfer_alpha'], '.3f')}",
+        f"- optimal-{t.attrs.get('hp', 'hp')} law nu*(n) = -B n^-beta + D: "
+        f"B = {_num(t['lr_law_B'])}, beta = {_num(t['lr_law_beta'], '.3f')}, "
+        f"D = {_num(t['lr_law_D'])}",
+        f"- alpha = {_num(t['alpha'], '.3f')} ({ci} interval [{_num(t['alpha_lo'], '.3f')}, "
+        f"{_num(t['alpha_hi'], '.3f')}]); beta = {_num(t['beta'], '.3f')} ({ci} interval "
+        f"[{_num(t['beta_lo'], '.3f')}, {_num(t['beta_hi'], '.3f')}]); infinity = "
+        f"{t.attrs.get('infinity')}",
+        f"- **verdict: {label}** — {_MEANING.get(label, '')}",
+        f"  ({_scalar(t, 'verdict_explanation')})",
+        f"- Theorem 2 ({t.attrs.get('theorem2', '')}): error ~ "
+        f"F^-{_num(t['thm2_direct_exponent'], '.3f')} by direct tuning vs "
+        f"F^-{_num(t['thm2_transfer_exponent'], '.3f')} by transfer: {_scalar(t, 'thm2_better')}",
+    ]
+
+
+def _kappa_table(k: xr.Dataset) -> list[str]:
+    hp = k.attrs.get("hp", "hp")
+    grid = k[hp].values
+    lines = [f"kappa-hat(n) per {hp} (n_max = {k.attrs.get('n_max')} stands in for infinity; "
+             "-1 = FAIL or unusable point):", "",
+             "| width | " + " | ".join(f"{g:.4g}" for g in grid) + " | tau1, tau2 |",
+             "|---:|" + "---:|" * len(grid) + "---|"]
+    for w in k["width"].values:
+        row = k.sel(width=w)
+        taus = "FAIL" if bool(row["failed"]) else f"{_num(row['tau1'])}, {_num(row['tau2'])}"
+        lines.append(f"| {int(w)} | " + " | ".join(str(int(x)) for x in row["kappa"].values)
+                     + f" | {taus} |")
+    return lines
+
+
+def _render_one(t: xr.Dataset, k: xr.Dataset | None) -> list[str]:
+    lines = ["### Optimum per width", ""] + _optimum_table(t) + ["", "### Rates and verdict", ""]
+    lines += _rates_block(t)
+    notes = str(_scalar(t, "fit_notes"))
+    if notes:
+        lines += [f"- fit notes: {notes}"]
+    if k is not None:
+        lines += ["", "### Truncation kappa-hat (Algorithm 1)", ""] + _kappa_table(k)
+    return lines
+
+
+def render_summary(transfer: xr.Dataset, kappa: xr.Dataset | None = None) -> str:
+    """Short markdown report: optimum per width with CIs, alpha, beta, verdict, kappa-hat table."""
+    study = transfer.attrs.get("study", "")
+    lines = [f"# Hyperparameter transfer summary{': ' + study if study else ''}", "",
+             f"Swept `{transfer.attrs.get('hp')}` (coordinate {transfer.attrs.get('coordinate')}); "
+             f"metric `{transfer.attrs.get('metric')}`; "
+             f"optimum: {transfer.attrs.get('interpolant')}; "
+             f"intervals: {transfer.attrs.get('bootstrap_method')}.", ""]
+    if "param" in transfer.dims:
+        for p in transfer["param"].values:
+            part_k = kappa.sel(param=p) if kappa is not None and "param" in kappa.dims else kappa
+            lines += [f"## Parametrization `{p}`", ""] + _render_one(transfer.sel(param=p), part_k)
+            lines.append("")
+    else:
+        lines += _render_one(transfer, kappa)
+    return "\n".join(lines).rstrip() + "\n"
