@@ -31,13 +31,6 @@ rule kappa:
         "../scripts/kappa.py"
 
 
-def summary_inputs(wc):
-    out = {"transfer": f"results/studies/{wc.study}/transfer.nc"}
-    if CFG["studies"][wc.study].get("decomposition", {}).get("enabled", False):
-        out["kappa"] = f"results/studies/{wc.study}/kappa.nc"
-    return out
-
-
 rule summary:
     input:
         unpack(summary_inputs),

@@ -102,3 +102,24 @@ def rf_outputs(name):
 
 
 STUDY_OUTPUTS = {"lm": lm_outputs, "compare": lm_outputs, "twolayer": twolayer_outputs, "rf_ridge": rf_outputs}
+
+
+# ----------------------------------------------------------------------------- rule helpers
+
+def train_mem_mb(wc, attempt):
+    s = CFG["slurm"]
+    return int(s["train_mem_mb_base"] + s["train_mem_mb_per_kwidth"] * int(wc.width) / 1024)
+
+
+def train_runtime(wc, attempt):
+    model = CFG["studies"][wc.study]["model"]
+    depth = model_depth(model, int(wc.width))
+    minutes = 10 + CFG["slurm"]["train_runtime_min_per_kwidth"] * width_cost(int(wc.width), depth) * 4
+    return int(minutes * attempt)
+
+
+def summary_inputs(wc):
+    out = {"transfer": f"results/studies/{wc.study}/transfer.nc"}
+    if CFG["studies"][wc.study].get("decomposition", {}).get("enabled", False):
+        out["kappa"] = f"results/studies/{wc.study}/kappa.nc"
+    return out

@@ -1,18 +1,6 @@
 # One job per (study, parametrization, width, hyperparameter value, seed).
 
 
-def train_mem_mb(wc, attempt):
-    s = CFG["slurm"]
-    return int(s["train_mem_mb_base"] + s["train_mem_mb_per_kwidth"] * int(wc.width) / 1024)
-
-
-def train_runtime(wc, attempt):
-    model = CFG["studies"][wc.study]["model"]
-    depth = model_depth(model, int(wc.width))
-    minutes = 10 + CFG["slurm"]["train_runtime_min_per_kwidth"] * width_cost(int(wc.width), depth) * 4
-    return int(minutes * attempt)
-
-
 rule train:
     input:
         lambda wc: corpus_files(CFG["studies"][wc.study]["corpus"]),

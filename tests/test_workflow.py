@@ -1,0 +1,123 @@
+"""Workflow tests through the snakemake CLI: lint, config errors, job counts, the smoke preset end
+to end, and rerun semantics (what a change invalidates, and nothing more)."""
+from __future__ import annotations
+
+import xarray as xr
+import pytest
+
+from hptransfer.config import enabled_studies, load_config, read_config_file, run_owner, study_run_keys
+from workflow_utils import (REPO, SMOKE, clone_run, copy_workflow, dry_run_jobs, load_yaml, snakemake,
+                            write_config)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One full smoke run, shared by the end-to-end and rerun tests (each rerun test clones it)."""
+    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    snakemake(work, "--cores", "2", "--configfile", SMOKE, timeout=900)
+    return work
+
+
+def expected_train_jobs(cfg: dict) -> int:
+    """Unique training runs over enabled LM studies (shared runs are trained once)."""
+    keys = {run_owner(cfg, k) for name in enabled_studies(cfg, ("lm", "compare")) for k in study_run_keys(cfg, name)}
+    return len(keys)
+
+
+def test_lint_is_clean(workdir):
+    out = snakemake(workdir, "--lint")
+    assert "Congratulations" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("config", ["config.yaml", SMOKE])
+def test_dry_run_job_counts_match_the_grids(workdir, config):
+    cfg = load_config(read_config_file(REPO / config))
+    jobs = dry_run_jobs(workdir, "--configfile", config)
+    assert jobs["train"] == expected_train_jobs(cfg)
+    lm = enabled_studies(cfg, ("lm",))
+    for name, s in lm.items():
+        # each LM study alone trains exactly its grid (no sharing inside one study)
+        assert len(list(study_run_keys(cfg, name))) == len(s["widths"]) * len(s["grid"]) * len(s["seeds"])
+    twolayer = enabled_studies(cfg, ("twolayer",))
+    assert jobs.get("twolayer_width", 0) == sum(len(s["widths"]) for s in twolayer.values())
+    assert jobs["collect"] == len(enabled_studies(cfg, ("lm", "compare", "twolayer")))
+    assert jobs.get("rf_ridge", 0) == len(enabled_studies(cfg, ("rf_ridge",)))
+
+
+def test_default_shares_mup_runs_between_lr_study_and_comparison(workdir):
+    cfg = load_config(read_config_file(REPO / "config.yaml"))
+    compare = [k for k in study_run_keys(cfg, "param_compare")]
+    owners = {k: run_owner(cfg, k) for k in compare}
+    shared = [k for k, o in owners.items() if o.study != k.study]
+    assert shared and all(k.param == "mup" for k in shared)
+    assert len(shared) == len([k for k in compare if k.param == "mup"])
+
+
+def test_invalid_config_fails_before_any_job_and_names_the_key(workdir, tmp_path):
+    cfg = load_yaml(REPO / SMOKE)
+    cfg["studies"]["llama_adam_lr"]["widths"] = [16, -32]
+    bad = write_config(tmp_path / "bad.yaml", cfg)
+    proc = snakemake(workdir, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "studies.llama_adam_lr.widths[1]" in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.slow
+def test_smoke_preset_end_to_end(smoke_run):
+    sweep = xr.open_dataset(smoke_run / "results/studies/llama_adam_lr/sweep.nc")
+    cfg = load_yaml(REPO / SMOKE)["studies"]["llama_adam_lr"]
+    assert dict(sweep.sizes)["width"] == len(cfg["widths"])
+    assert dict(sweep.sizes)["lr"] == len(cfg["grid"])
+    assert dict(sweep.sizes)["seed"] == len(cfg["seeds"])
+    assert sweep["final_loss_ema"].dims == ("width", "lr", "seed")
+    assert sweep["diverged"].dtype == bool
+    for name in ("transfer.nc", "kappa.nc", "summary.md"):
+        assert (smoke_run / "results/studies/llama_adam_lr" / name).stat().st_size > 0
+    for ext in ("pdf", "png"):
+        assert (smoke_run / f"results/figures/fig06_llama_adam_lr.{ext}").stat().st_size > 1000
+    assert (smoke_run / "results/logs/runs/llama_adam_lr/mup/n16/lr0.004/s0.log").read_text().count("tokens/s") > 0
+
+
+@pytest.mark.slow
+def test_nothing_to_do_after_a_full_run(smoke_run):
+    assert dry_run_jobs(smoke_run, "--configfile", SMOKE) == {}
+
+
+@pytest.mark.slow
+def test_changing_one_figure_setting_redraws_only_that_figure(smoke_run, tmp_path):
+    work = clone_run(smoke_run, tmp_path / "w")
+    cfg = load_yaml(work / SMOKE)
+    cfg["figures"] = {"fig06_llama_adam_lr": {"dpi": 120}}
+    changed = write_config(work / "changed.yaml", cfg)
+    assert dry_run_jobs(work, "--configfile", str(changed)) == {"figure_fig06": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_changing_the_style_module_redraws_figures_only(smoke_run, tmp_path):
+    work = clone_run(smoke_run, tmp_path / "w")
+    style = work / "workflow/hptransfer/plots/style.py"
+    style.write_text(style.read_text() + "\n# style tweak\n")
+    jobs = dry_run_jobs(work, "--configfile", SMOKE)
+    assert jobs.pop("all") == 1
+    assert jobs and all(rule.startswith("figure_") for rule in jobs)
+
+
+@pytest.mark.slow
+def test_adding_one_learning_rate_adds_exactly_its_runs(smoke_run, tmp_path):
+    work = clone_run(smoke_run, tmp_path / "w")
+    cfg = load_yaml(work / SMOKE)
+    study = cfg["studies"]["llama_adam_lr"]
+    study["grid"] = sorted(study["grid"] + [0.008])
+    changed = write_config(work / "changed.yaml", cfg)
+    jobs = dry_run_jobs(work, "--configfile", str(changed))
+    assert jobs["train"] == len(study["widths"]) * len(study["seeds"])
+    # the study's downstream redoes; other studies (sphere, rf_ridge) are untouched
+    assert jobs["collect"] == 1 and jobs["transfer"] == 1
+    assert "twolayer_width" not in jobs and "rf_ridge" not in jobs
+    assert "prepare_data" not in jobs

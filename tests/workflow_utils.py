@@ -1,0 +1,74 @@
+"""Drive the snakemake CLI on a temporary copy of the workflow (shared by the workflow tests)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+SMOKE = "workflow/presets/smoke.yaml"
+
+
+def copy_workflow(dst: Path) -> Path:
+    """The files a user's checkout has (no results, no caches)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(REPO / name, dst / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(REPO / "workflow", dst / "workflow", ignore=ignore)
+    shutil.copytree(REPO / "envs", dst / "envs", ignore=ignore)
+    return dst
+
+
+def clone_run(src: Path, dst: Path) -> Path:
+    """A copy of a finished workflow directory with results and Snakemake metadata (mtimes kept)."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def dry_run_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Job counts per rule of a dry run ({} when nothing is to be done)."""
+    proc = snakemake(workdir, "-n", "--quiet", "rules", *args)
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    counts = {}
+    in_table = False
+    for line in text.splitlines():
+        if re.match(r"^job\s+count\s*$", line.strip()):
+            in_table = True
+            continue
+        if in_table:
+            m = re.match(r"^([A-Za-z_][\w]*)\s+(\d+)\s*$", line.strip())
+            if m and m.group(1) != "total":
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total"):
+                break
+    if not counts:
+        raise AssertionError(f"could not parse the dry run:\n{text[-3000:]}")
+    return counts
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
