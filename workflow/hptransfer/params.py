@@ -53,7 +53,8 @@ SP = {
 }
 
 # Maximal update parametrization (Tensor Programs V, Table 3, in the MuReadout form of the `mup`
-# package: readout multiplier 1/m instead of a 1/n initialisation). Adam: hidden LR ∝ 1/m, everything
+# package: a readout multiplier 1/m on a readout whose init std stays at its base-width value, which
+# is TP5's std ∝ 1/n readout). Adam: hidden LR ∝ 1/m, everything
 # else width-independent. SGD: input-like weights and vectors LR ∝ m, hidden LR constant, readout LR ∝ m
 # (the 1/m multiplier acts twice on an SGD update, so the stored weight's LR must grow by m).
 MUP = {
@@ -61,10 +62,10 @@ MUP = {
     "roles": {
         "embedding": _role(sgd=-1.0),
         "hidden": _role(init=0.5, adam=1.0),
-        "readout": _role(init=0.5, mult=1.0, sgd=-1.0),
+        "readout": _role(mult=1.0, sgd=-1.0),
         "vector": _role(sgd=-1.0),
         "first_layer": _role(sgd=-1.0),
-        "second_layer": _role(init=0.5, mult=1.0, sgd=-1.0),
+        "second_layer": _role(mult=1.0, sgd=-1.0),
     },
     "attention": 0.5,
     "depth_lr": 0.0,
@@ -120,11 +121,11 @@ def forward_multipliers(table: dict, width: int, base_width: int, heads: int | N
 def init_parameters(model: nn.Module, roles: dict[str, str], table: dict, width: int,
                     base_width: int, init_std: float, embedding_std: float,
                     generator: torch.Generator) -> None:
-    """Initialise every parameter from the table; vectors (norm gains) start at one."""
+    """Initialise every parameter from the table; norm gains start at one, biases at zero."""
     for name, p in model.named_parameters():
         role = roles[name]
         if role == "vector":
-            p.fill_(1.0)
+            p.fill_(0.0 if name.endswith("bias") else 1.0)
             continue
         base = embedding_std if role == "embedding" else init_std / math.sqrt(
             _base_fan_in(p, role, width, base_width))

@@ -1,0 +1,20 @@
+# Comparison studies (kind compare): transfer error, stability and optimal-LR exponent per scheme,
+# Table 1 of the adaptive-transfer source, and the adaptive-vs-µP verdict.
+
+
+rule compare:
+    input:
+        "results/studies/{study}/sweep.nc",
+    output:
+        nc="results/studies/{study}/comparison.nc",
+        md="results/studies/{study}/comparison.md",
+        csv="results/studies/{study}/comparison.csv",
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
+        tables=lambda wc: {p: CFG["parametrizations"][p] for p in CFG["studies"][wc.study]["parametrizations"]},
+    log:
+        "results/logs/studies/{study}/compare.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/compare.py"
