@@ -3,13 +3,21 @@
 # one figure's settings or code redraws that figure alone and a style change redraws figures only.
 from functools import partial
 
-from hptransfer.plots.catalogue import CATALOGUE
+from hptransfer.plots.catalogue import CATALOGUE, companion_study, plot_sources
 
 
 def figure_inputs(wc, spec):
     inputs = {name: f"results/studies/{wc.study}/{name}.nc" for name in spec.inputs}
+    if spec.companion:
+        # a second study drawn beside this one (e.g. Fig 17a beside 17b): its datasets as companion_<name>
+        other = companion_study(CFG, spec, wc.study)
+        if other is None:
+            raise WorkflowError(f"{spec.figure_id}_{wc.study}: no companion study ({spec.companion})")
+        inputs.update({f"companion_{name}": f"results/studies/{other}/{name}.nc" for name in spec.inputs})
     inputs["style"] = str(PLOTS / "style.py")
-    inputs["module"] = str(PLOTS / f"{spec.module}.py")
+    # the figure's module and the plotting modules it imports, so editing a shared panel redraws it
+    helpers = [p for p in plot_sources(spec.module) if p != str(PLOTS / "style.py")]
+    inputs["module"] = [str(PLOTS / f"{spec.module}.py"), *helpers]
     return inputs
 
 

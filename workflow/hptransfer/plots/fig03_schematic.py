@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import seaborn as sns
 import xarray as xr
-from matplotlib import colormaps
 from matplotlib.figure import Figure
+
+from .style import new_figure, width_colors
 
 DEFAULT_SETTINGS = {
     "widths": [1, 2, 4, 8],      # schematic widths n (small n = light yellow, large n = dark purple)
@@ -24,7 +25,8 @@ DEFAULT_SETTINGS = {
     "hp_scale": 0.9,             # B
     "curvature": 1.0,            # κ_∞
     "curvature_shift": 0.5,      # C
-    "figsize": [10.5, 3.6],
+    "width_in": 10.5,            # figure size (inches), as for every figure (style.new_figure)
+    "height_in": 3.6,
 }
 
 # ν where the vertical gap arrows of panels (a) and (c) stand, right of every minimiser.
@@ -55,12 +57,6 @@ def schematic_curves(settings: dict) -> tuple[dict[int, Parabola], Parabola]:
         for n in settings["widths"]
     }
     return curves, limit
-
-
-def _width_colors(widths: list[int]) -> dict[int, tuple]:
-    # viridis runs dark purple → yellow; the paper colours small n yellow and large n dark purple.
-    positions = np.linspace(0.92, 0.1, len(widths))
-    return {n: colormaps["viridis"](x) for n, x in zip(sorted(widths), positions)}
 
 
 def _draw_curves(ax, curves: dict[int, Parabola], limit: Parabola, colors: dict, nu: np.ndarray) -> None:
@@ -116,16 +112,14 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     if s["annotate_width"] not in s["widths"]:
         raise ValueError(f"annotate_width {s['annotate_width']} is not one of widths {s['widths']}")
     curves, limit = schematic_curves(s)
-    colors = _width_colors(list(s["widths"]))
+    colors = width_colors(list(s["widths"]))  # small n yellow, large n dark purple
     spread = s["hp_scale"] * min(s["widths"]) ** -s["beta"]
     nu = np.linspace(-spread - 1.0, 1.2, 400)
     floor = limit.minimum - 0.08
     chosen = curves[s["annotate_width"]]
 
-    # A bare Figure (no pyplot state): nothing to close, no backend needed.
-    fig = Figure(figsize=tuple(s["figsize"]), layout="constrained")
-    with sns.axes_style("ticks"):
-        axes = fig.subplots(1, 3, sharey=True)
+    with sns.axes_style("ticks"):  # a schematic: no grid
+        fig, axes = new_figure(3, settings=s, sharey=True)
     titles = [r"(a) loss gap $a_n$", r"(b) HP gap $b_n$", r"(c) transfer gap $c_n$"]
     for ax, title in zip(axes, titles):
         _draw_curves(ax, curves, limit, colors, nu)

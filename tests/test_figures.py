@@ -1,0 +1,384 @@
+"""Figure modules (Figs 2, 4, 5, 8, 9, 10, 17) on small synthetic inputs with the real schemas.
+
+Sweeps are built here in the layout of collect.py (LM: collect_study; two-layer: collect_batched);
+transfer.nc, kappa.nc and rf.nc come from the real analysis functions run on them, so every
+figure sees exactly the variables, dims and attrs the workflow produces. Each figure must draw the
+expected panels with lines and stars, and render_figure must write non-empty PDF/PNG files whose
+bytes are identical across two renders.
+"""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.markers import MarkerStyle  # noqa: E402
+
+from hptransfer.analysis import analyze_kappa, analyze_transfer  # noqa: E402
+from hptransfer.io import write_dataset  # noqa: E402
+from hptransfer.plots import catalogue  # noqa: E402
+from hptransfer.plots.render import render_figure  # noqa: E402
+from hptransfer.plots.style import figure_style  # noqa: E402
+from hptransfer.synthetic.rf import rf_study  # noqa: E402
+
+BOOTSTRAP = {"bootstrap": {"n": 40, "level": 0.9, "seed": 0}}
+
+
+# ------------------------------------------------------------------------------- synthetic inputs
+
+def lm_sweep(widths=(16, 32, 64), n_grid: int = 7, seeds=(0, 1, 2), steps=(40, 80)) -> xr.Dataset:
+    """An LM sweep like collect_study's: a top-k part that is the same at every width (optimum at
+    lr = 2^-8.5) plus a width-dependent residual carried by the directions k in (n/2, n]. Width 16
+    diverged at the largest learning rate for seed 2."""
+    rng = np.random.default_rng(0)
+    grid = 2.0 ** np.linspace(-10, -7, n_grid)
+    nu = np.log2(grid)
+    n_max = max(widths)
+    ks = np.arange(1, n_max + 1)
+    W, G, S, A, K = len(widths), grid.size, len(seeds), len(steps), n_max
+    phi = np.full((W, G, S, A, K), np.nan)
+    for i, n in enumerate(widths):
+        weights = ks[:n] ** -1.3 / np.sum(np.arange(1, 4097) ** -1.3)
+        for g in range(G):
+            top = 1.2 + 0.8 * (nu[g] + 8.5) ** 2  # the top part: convex, minimum at nu = -8.5
+            residual = (0.2 + 0.3 * (1 - 16 / n)) * (1 + 0.1 * (nu[g] + 8.5))
+            contrib = -(6.0 - top) * weights
+            contrib[n // 2:] += -residual / (n - n // 2)
+            for s in range(S):
+                noisy = contrib * (1 + 0.01 * rng.standard_normal())
+                for a, frac in enumerate(np.asarray(steps) / steps[-1]):
+                    phi[i, g, s, a, :n] = np.cumsum(noisy) * frac
+    final = 10.8 + np.stack([phi[i, :, :, -1, n - 1] for i, n in enumerate(widths)])
+    diverged = np.zeros((W, G, S), bool)
+    diverged[0, -1, -1] = True
+    final[diverged] = np.nan
+    phi[diverged] = np.nan
+    cfg = {"kind": "lm", "hp": "lr", "grid": grid.tolist(), "widths": list(widths), "seeds": list(seeds),
+           "decomposition": {"enabled": True, "topk": [4]}}
+    dims = ("width", "lr", "seed")
+    return xr.Dataset(
+        {"final_loss_ema": (dims, final), "final_loss_iterate": (dims, final + 0.02),
+         "diverged": (dims, diverged), "linearization_gap": (dims, np.full(final.shape, 0.01)),
+         "phi_k": (dims + ("analysis_step", "k"), phi)},
+        coords={"width": np.array(widths, dtype=np.int64), "depth": ("width", np.ones(W, np.int64)),
+                "lr": grid, "seed": np.array(seeds, dtype=np.int64),
+                "analysis_step": np.array(steps, dtype=np.int64), "k": ks.astype(np.int64), "param": "mup"},
+        attrs={"study": "lm_syn", "hp": "lr", "metric": "final_loss_ema", "kind": "lm",
+               "config": json.dumps(cfg, sort_keys=True)},
+    )
+
+
+def twolayer_sweep(task: str, factor: float = 1.0, widths=(16, 32, 64, 128), seeds=(0, 1, 2),
+                   name: str | None = None) -> xr.Dataset:
+    """A two-layer sweep like collect_batched's: a bowl in log2(lr) whose minimum and optimum drift
+    with width as the paper's fits (φ* = 0.1 + 6 n^-0.74, log2 η* = −6.8 − 7.8 n^-0.39); the
+    widest width diverged at the largest learning rate for seed 0."""
+    rng = np.random.default_rng(1)
+    grid = 2.0 ** np.arange(-11.0, -4.5, 0.5)
+    nu = np.log2(grid)
+    steps = np.array([0, 10, 20, 30])
+    W, G, S = len(widths), grid.size, len(seeds)
+    final = np.empty((W, G, S))
+    for i, n in enumerate(widths):
+        best, where = 0.1 + 6.0 * n ** -0.74, -6.8 - 7.8 * n ** -0.39
+        bowl = best * (1 + 0.15 * (nu - where) ** 2)
+        final[i] = bowl[:, None] * (1 + 0.01 * rng.standard_normal((G, S)))
+    diverged = np.zeros((W, G, S), bool)
+    diverged[-1, -1, 0] = True
+    final[diverged] = np.nan
+    curve = final[:, None] * (1 + np.array([3.0, 1.5, 1.1, 1.0]))[None, :, None, None]
+    cfg = {"kind": "twolayer", "task": task, "hp": "lr", "grid": grid.tolist(), "widths": list(widths),
+           "seeds": list(seeds), "second_layer_lr_factor": factor}
+    return xr.Dataset(
+        {"final_loss_val": (("width", "lr", "seed"), final),
+         "diverged": (("width", "lr", "seed"), diverged),
+         "diverged_step": (("width", "lr", "seed"), np.where(diverged, 20, -1).astype(np.int64)),
+         "loss_val": (("width", "step", "lr", "seed"), curve)},
+        coords={"width": np.array(widths, dtype=np.int64), "lr": grid, "seed": np.array(seeds, dtype=np.int64),
+                "step": steps},
+        attrs={"study": name or task, "hp": "lr", "metric": "final_loss_val", "kind": "twolayer", "task": task,
+               "parametrization": "muP", "config": json.dumps(cfg, sort_keys=True)},
+    )
+
+
+RF_CONFIG = {"psi2_curves": [4, 8, 16], "psi2_rates": [4, 8, 16, 32, 64],
+             "lam": [round(0.1 + 0.05 * i, 4) for i in range(19)], "slope_fit_min_psi2": 16,
+             "asymptotic_psi2": [1024.0, 2048.0],
+             "simulation": {"d": 20, "n_draws": 2, "psi2": [4.0], "lam": [0.2, 0.4], "seed": 0}}
+
+
+@pytest.fixture(scope="module")
+def datasets() -> dict[str, xr.Dataset]:
+    lm = lm_sweep()
+    kappa = analyze_kappa(lm)
+    # a width where Algorithm 1 failed, as kappa.nc records it
+    failed = kappa.copy(deep=True)
+    failed["failed"][0] = True
+    failed["kappa"][0] = -1
+    for name in ("phi_n_kappa", "phi_max_kappa", "residual_n", "residual_max"):
+        failed[name][0] = np.nan
+    kindex = twolayer_sweep("kindex", name="kindex")
+    layerwise = twolayer_sweep("kindex", factor=0.02, name="kindex_layerwise")
+    sphere = twolayer_sweep("sphere")
+    return {
+        "lm_sweep": lm, "kappa": kappa, "kappa_failed": failed,
+        "kindex_sweep": kindex, "kindex_transfer": analyze_transfer(kindex, BOOTSTRAP),
+        "layerwise_sweep": layerwise, "layerwise_transfer": analyze_transfer(layerwise, BOOTSTRAP),
+        "sphere_sweep": sphere, "sphere_transfer": analyze_transfer(sphere, BOOTSTRAP),
+        "rf": rf_study(RF_CONFIG),
+    }
+
+
+def inputs_for(module: str, d: dict, failed: bool = False) -> dict[str, xr.Dataset]:
+    kappa = d["kappa_failed"] if failed else d["kappa"]
+    return {
+        "fig02_kindex_sweep": {"sweep": d["kindex_sweep"], "transfer": d["kindex_transfer"]},
+        "fig17_kindex_layerwise": {"sweep": d["layerwise_sweep"], "transfer": d["layerwise_transfer"],
+                                   "companion_sweep": d["kindex_sweep"],
+                                   "companion_transfer": d["kindex_transfer"]},
+        "fig04_rf_ridge": {"rf": d["rf"]},
+        "fig05_sphere": {"sweep": d["sphere_sweep"], "transfer": d["sphere_transfer"]},
+        "fig08_topk_curves": {"kappa": kappa, "sweep": d["lm_sweep"]},
+        "fig09_residuals": {"kappa": kappa, "sweep": d["lm_sweep"]},
+        "fig10_kappa": {"kappa": kappa, "sweep": d["lm_sweep"]},
+    }[module]
+
+
+def draw(module: str, inputs: dict, settings: dict | None = None):
+    import importlib
+
+    with figure_style():
+        return importlib.import_module(f"hptransfer.plots.{module}").draw(inputs, settings or {})
+
+
+def n_stars(ax) -> int:
+    """Points drawn with the star marker (scatter collections, filled or hollow)."""
+    marker = MarkerStyle("*")
+    star = marker.get_path().transformed(marker.get_transform()).vertices
+    return sum(len(c.get_offsets()) for c in ax.collections
+               if isinstance(c, PathCollection) and c.get_paths()
+               and np.allclose(c.get_paths()[0].vertices, star))
+
+
+def curves(ax) -> list:
+    """Drawn lines (not marker-only data points) with more than two points."""
+    return [line for line in ax.get_lines() if len(line.get_xdata()) > 2 and line.get_linestyle() != "None"]
+
+
+# --------------------------------------------------------------------------------- per figure
+
+def test_fig02_one_panel_with_a_curve_and_star_per_width(datasets):
+    sweep = datasets["kindex_sweep"]
+    fig = draw("fig02_kindex_sweep", inputs_for("fig02_kindex_sweep", datasets))
+    try:
+        (ax,) = fig.get_axes()
+        assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
+        assert len(curves(ax)) == sweep.sizes["width"]
+        assert n_stars(ax) == sweep.sizes["width"]
+        assert "MSE" in ax.get_ylabel()
+    finally:
+        plt.close(fig)
+
+
+def test_fig17_two_panels_plain_and_layerwise(datasets):
+    fig = draw("fig17_kindex_layerwise", inputs_for("fig17_kindex_layerwise", datasets))
+    try:
+        axes = fig.get_axes()
+        assert len(axes) == 2
+        a, b = axes
+        assert a.get_title().startswith("(a) kindex") and b.get_title().startswith("(b) kindex_layerwise")
+        assert "/ 50" in b.get_title()
+        for ax in axes:
+            assert len(curves(ax)) == 4 and n_stars(ax) == 4
+        assert a.get_shared_y_axes().joined(a, b)
+        assert len(fig.legends) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_fig04_risk_panel_and_three_gap_panels(datasets):
+    rf = datasets["rf"]
+    fig = draw("fig04_rf_ridge", inputs_for("fig04_rf_ridge", datasets))
+    try:
+        axes = fig.get_axes()
+        assert len(axes) == 4
+        risk, gaps = axes[0], axes[1:]
+        shown = int(rf["in_curves"].sum())  # the finite curves plus ψ2 = ∞
+        assert len(curves(risk)) == shown
+        assert [line.get_linestyle() for line in curves(risk)][-1] == "--"  # ∞ dashed, last
+        assert n_stars(risk) == shown
+        labels = [t.get_text() for t in risk.get_legend().get_texts()]
+        assert any(t.startswith("simulation") for t in labels)
+        for ax, guide in zip(gaps, ("d/n", "d/n", "(d/n)²")):
+            assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+            texts = [t.get_text() for t in ax.get_legend().get_texts()]
+            assert any(guide in t for t in texts) and any("fitted slope -" in t for t in texts)
+    finally:
+        plt.close(fig)
+
+
+def test_fig05_sweep_and_two_scaling_panels_with_fits(datasets):
+    sweep, transfer = datasets["sphere_sweep"], datasets["sphere_transfer"]
+    assert np.isfinite(float(transfer["fit_opt_alpha"])) and np.isfinite(float(transfer["lr_law_beta"]))
+    fig = draw("fig05_sphere", inputs_for("fig05_sphere", datasets))
+    try:
+        axes = fig.get_axes()
+        assert len(axes) == 3
+        sweep_ax, loss_ax, lr_ax = axes
+        assert sweep_ax.get_yscale() == "log" and sweep_ax.get_xscale() == "log"
+        assert len(curves(sweep_ax)) == sweep.sizes["width"] and n_stars(sweep_ax) == sweep.sizes["width"]
+        assert len(sweep_ax.collections) >= sweep.sizes["width"]  # the seed bands
+        loss_text = loss_ax.get_legend().get_texts()[0].get_text()
+        lr_text = lr_ax.get_legend().get_texts()[0].get_text()
+        assert f"{float(transfer['fit_opt_alpha']):.2f}" in loss_text
+        assert f"{float(transfer['lr_law_beta']):.3f}" in lr_text
+        assert len(curves(loss_ax)) == 1 and len(curves(lr_ax)) == 1  # the fitted laws
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_fig08_total_and_topk_curves(datasets, failed):
+    kappa = datasets["kappa_failed" if failed else "kappa"]
+    n_small = kappa.sizes["width"]
+    fig = draw("fig08_topk_curves", inputs_for("fig08_topk_curves", datasets, failed))
+    try:
+        left, right = fig.get_axes()
+        assert len(curves(left)) == n_small + 1  # every n < n_max plus n_max (∞)
+        assert any("(∞)" in t.get_text() for t in left.get_legend().get_texts())
+        assert n_stars(left) == n_small + 1
+        ok = n_small - int(kappa["failed"].sum())
+        styles = [line.get_linestyle() for line in curves(right)]
+        assert styles.count("-") == ok and styles.count("--") == ok
+        assert n_stars(right) == 2 * ok
+        if failed:
+            assert any("FAIL" in t.get_text() for t in right.get_legend().get_texts())
+        assert left.get_shared_y_axes().joined(left, right)
+    finally:
+        plt.close(fig)
+
+
+def test_fig09_residuals_clipped_near_the_topk_minimisers(datasets):
+    kappa = datasets["kappa"]
+    fig = draw("fig09_residuals", inputs_for("fig09_residuals", datasets))
+    try:
+        left, right = fig.get_axes()
+        for ax in (left, right):
+            assert len(curves(ax)) == kappa.sizes["width"]
+        lo, hi = left.get_xlim()
+        grid = kappa["lr"].values
+        assert lo > grid[0] * 0.99 or hi < grid[-1] * 1.01 or len(grid) <= 5
+        # y-range at least as tall as the top-κ curves' range in the window (Fig 8 scale)
+        assert np.diff(left.get_ylim())[0] > 0
+    finally:
+        plt.close(fig)
+    fig = draw("fig09_residuals", inputs_for("fig09_residuals", datasets), {"xlim": [2 ** -9.6, 2 ** -7.4]})
+    try:
+        lo, hi = fig.get_axes()[0].get_xlim()
+        assert lo <= 2 ** -9.6 and hi >= 2 ** -7.4 and hi < 2 ** -7.0
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_fig10_kappa_and_topk_profile(datasets, failed):
+    kappa = datasets["kappa_failed" if failed else "kappa"]
+    sweep = datasets["lm_sweep"]
+    fig = draw("fig10_kappa", inputs_for("fig10_kappa", datasets, failed), {"lr": 2 ** -8.5, "k_max": 40})
+    try:
+        left, right = fig.get_axes()
+        ok = kappa.sizes["width"] - int(kappa["failed"].sum())
+        assert len([ln for ln in left.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
+        if failed:
+            assert any(ln.get_marker() == "x" for ln in left.get_lines())
+            assert any("FAIL" in t.get_text() for t in left.texts)
+            assert any("FAIL" in t.get_text() for t in fig.legends[0].get_texts())
+        profiles = curves(right)
+        assert len(profiles) == sweep.sizes["width"]
+        for line, n in zip(profiles, sweep["width"].values):
+            assert np.max(line.get_xdata()) == min(int(n), 40)  # k runs to min(n, k_max)
+        assert "0.00276" in right.get_title()  # the nearest grid point to 2^-8.5
+    finally:
+        plt.close(fig)
+
+
+def test_fig10_default_lr_is_the_reference_optimum(datasets):
+    from hptransfer.plots.common import chosen_hp_value
+
+    sweep = datasets["lm_sweep"]
+    fig = draw("fig10_kappa", inputs_for("fig10_kappa", datasets))
+    try:
+        assert f"{chosen_hp_value(sweep, {}):.3g}" in fig.get_axes()[1].get_title()
+    finally:
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- rendering, files
+
+MODULES = ("fig02_kindex_sweep", "fig17_kindex_layerwise", "fig04_rf_ridge", "fig05_sphere",
+           "fig08_topk_curves", "fig09_residuals", "fig10_kappa")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_render_writes_identical_pdf_and_png(module, datasets, tmp_path):
+    paths = {}
+    for name, ds in inputs_for(module, datasets).items():
+        paths[name] = str(tmp_path / f"{name}.nc")
+        write_dataset(ds, paths[name])
+    out = []
+    for i in range(2):
+        pdf, png = tmp_path / f"{i}.pdf", tmp_path / f"{i}.png"
+        render_figure(module, paths, {"dpi": 60}, str(pdf), str(png))
+        out.append((pdf.read_bytes(), png.read_bytes()))
+    assert len(out[0][0]) > 5_000 and len(out[0][1]) > 5_000
+    assert out[0] == out[1]
+    assert out[0][1][:8] == b"\x89PNG\r\n\x1a\n" and out[0][0][:5] == b"%PDF-"
+
+
+# ------------------------------------------------------------------------------------ catalogue
+
+def _cfg(**studies) -> dict:
+    return {"studies": studies, "figures": {}}
+
+
+def test_catalogue_routes_kindex_studies_and_finds_the_companion():
+    plain = {"kind": "twolayer", "task": "kindex", "second_layer_lr_factor": 1.0}
+    layer = {"kind": "twolayer", "task": "kindex", "second_layer_lr_factor": 0.02}
+    sphere = {"kind": "twolayer", "task": "sphere"}
+    cfg = _cfg(sphere=sphere, kindex=plain, kindex_layerwise=layer)
+    stems = catalogue.all_figures(cfg)
+    assert {"fig02_kindex", "fig17_kindex_layerwise", "fig05_sphere"} <= set(stems)
+    assert not {"fig02_kindex_layerwise", "fig17_kindex", "fig02_sphere", "fig05_kindex"} & set(stems)
+    spec, study = stems["fig17_kindex_layerwise"]
+    assert catalogue.companion_study(cfg, spec, study) == "kindex"
+    # no plain study enabled: the layer-wise figure is not requested, but its settings stay valid
+    cfg = _cfg(kindex=dict(plain, enabled=False), kindex_layerwise=layer)
+    assert "fig17_kindex_layerwise" not in catalogue.all_figures(cfg)
+    assert "fig17_kindex_layerwise" in catalogue.all_figures(cfg, enabled_only=False)
+
+
+def test_catalogue_decomposition_figures_need_lm_with_decomposition():
+    lm = {"kind": "lm", "decomposition": {"enabled": True}}
+    cfg = _cfg(a=lm, b={"kind": "lm", "decomposition": {"enabled": False}}, r={"kind": "rf_ridge"})
+    stems = set(catalogue.all_figures(cfg))
+    assert {"fig08_a", "fig09_a", "fig10_a", "fig04_r"} <= stems
+    assert not {"fig08_b", "fig09_b", "fig10_b"} & stems
+
+
+def test_every_catalogue_module_has_draw_and_caption():
+    import importlib
+    from pathlib import Path
+
+    report = Path(__file__).resolve().parent.parent / "workflow" / "report"
+    for spec in catalogue.CATALOGUE:
+        assert callable(importlib.import_module(f"hptransfer.plots.{spec.module}").draw)
+        assert (report / f"{spec.figure_id}.rst").is_file(), spec.figure_id
+    assert "workflow/hptransfer/plots/fig02_kindex_sweep.py" in catalogue.plot_sources("fig17_kindex_layerwise")
+    assert "workflow/hptransfer/plots/panels.py" in catalogue.plot_sources("fig17_kindex_layerwise")
