@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/figures.smk"
 

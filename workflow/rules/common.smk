@@ -93,6 +93,13 @@ def lm_outputs(name):
     return out
 
 
+def compare_outputs(name):
+    """Comparison studies: the per-scheme transfer analysis and the comparison itself (Algorithm 1
+    is a single-parametrization analysis and is left to the lm studies)."""
+    study = f"results/studies/{name}"
+    return [f"{study}/sweep.nc", f"{study}/transfer.nc"] + [f"{study}/comparison.{ext}" for ext in ("nc", "md", "csv")]
+
+
 def twolayer_outputs(name):
     return [f"results/studies/{name}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
 
@@ -101,7 +108,7 @@ def rf_outputs(name):
     return [f"results/studies/{name}/rf.nc"]
 
 
-STUDY_OUTPUTS = {"lm": lm_outputs, "compare": lm_outputs, "twolayer": twolayer_outputs, "rf_ridge": rf_outputs}
+STUDY_OUTPUTS = {"lm": lm_outputs, "compare": compare_outputs, "twolayer": twolayer_outputs, "rf_ridge": rf_outputs}
 
 
 # ----------------------------------------------------------------------------- rule helpers
