@@ -121,3 +121,14 @@ def test_adding_one_learning_rate_adds_exactly_its_runs(smoke_run, tmp_path):
     assert jobs["collect"] == 1 and jobs["transfer"] == 1
     assert "twolayer_width" not in jobs and "rf_ridge" not in jobs
     assert "prepare_data" not in jobs
+
+
+@pytest.mark.parametrize("preset", ["workflow/presets/paper.yaml", "workflow/presets/workstation.yaml"])
+def test_large_presets_build_their_dag_with_the_expected_job_counts(workdir, preset):
+    cfg = load_config(read_config_file(REPO / preset))
+    jobs = dry_run_jobs(workdir, "--configfile", preset)
+    assert jobs["train"] == expected_train_jobs(cfg)
+    if preset.endswith("paper.yaml"):
+        # paper §5.1: 5 widths × 8 learning rates × 3 seeds
+        assert len(list(study_run_keys(cfg, "llama_adam_lr"))) == 120
+        assert jobs["twolayer_width"] == 14 + 15 + 15
