@@ -31,6 +31,18 @@ def _commit(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _write_atomically(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling, then rename it over ``path``."""
+    path, tmp = atomic_path(path)
+    try:
+        write(tmp)
+        _commit(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` as netCDF-4 atomically; nested attributes are stored as JSON strings."""
     ds = ds.copy()
@@ -38,36 +50,15 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     for name in ds.variables:
         ds[name].attrs = {k: _attr_value(v) for k, v in ds[name].attrs.items()}
         ds[name].encoding = {}
-    path, tmp = atomic_path(path)
-    try:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE, format="NETCDF4")
-        _commit(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine=NETCDF_ENGINE, format="NETCDF4"))
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
-    path, tmp = atomic_path(path)
-    try:
-        tmp.write_text(text)
-        _commit(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_bytes(data: bytes, path: str | os.PathLike) -> Path:
-    path, tmp = atomic_path(path)
-    try:
-        tmp.write_bytes(data)
-        _commit(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _attr_value(value: Any) -> Any:
