@@ -130,6 +130,14 @@ def _decoupled_decay(p: Tensor, lr: float, weight_decay: float) -> None:
 # ----------------------------------------------------------------------------------------------
 # Muon
 # ----------------------------------------------------------------------------------------------
+def _evaluate_closure(closure: Callable[[], Tensor] | None) -> Tensor | None:
+    """The optimizer-step closure convention: re-evaluate the loss with gradients enabled."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class Muon(torch.optim.Optimizer):
     r"""Muon as written in the paper (App. A.2; spec §5.2, §7) for 2-D weights ``(out, in)``.
 
@@ -191,10 +199,7 @@ class Muon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate_closure(closure)
         for group in self.param_groups:
             beta = group["momentum"]
             for p in group["params"]:
@@ -355,10 +360,7 @@ class Dion(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate_closure(closure)
         index = -1
         for group in self.param_groups:
             for p in group["params"]:
