@@ -8,6 +8,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# the front page of `snakemake --report`; each figure's caption is workflow/report/<figure id>.rst
+report: "workflow/report/workflow.rst"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
@@ -16,6 +19,8 @@ include: "workflow/rules/collect.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/samplewise.smk"
+include: "workflow/rules/coordcheck.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -3,21 +3,23 @@
 The bare loop is forward, backward and an Adam step on the same model, batches and learning rates;
 the engine adds the parametrization's parameter groups, the schedule, the EMA of all weights and
 the bookkeeping (spectra and evaluation points off, as the issue asks). Prints tokens/s of both
-and their ratio per width, measured alternately in one run so that machine load hits both alike.
+and their ratio per width from the median step time of each, the two loops' steps interleaved one
+by one (which goes first alternating) so that machine load hits both alike.
 
-    python benchmarks/bench_engine.py --widths 64 128 256 512 --steps 30 --threads 1
+    python benchmarks/bench_engine.py --widths 64 128 256 512 --steps 30 --batch 16 --context 64 --threads 1
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
 import time
+from typing import Callable
 
 import numpy as np
 import torch
 
 from hptransfer.config import RunKey, load_config, run_config
-from hptransfer.data import prepare_corpus
+from hptransfer.data.corpus import prepare_corpus
 from hptransfer.train import Run, loss_on, training_batch
 
 
@@ -32,27 +34,33 @@ def engine_config(width: int, steps: int, batch: int, context: int) -> dict:
     return run_config(cfg, RunKey("s", "mup", width, "lr", "0.004", 0))
 
 
-def time_engine(run: Run, steps: int) -> float:
-    t0 = time.perf_counter()
-    for step in range(steps):
-        run.train_step(step)
-    return time.perf_counter() - t0
-
-
-def time_bare(run: Run, steps: int) -> float:
-    """The same model and batches with nothing but forward, backward and torch.optim.Adam."""
-    model = run.model
+def bare_step(run: Run) -> Callable[[int], None]:
+    """One step of the same model and batches with nothing but forward, backward and torch.optim.Adam."""
+    model, cfg = run.model, run.cfg
     opt = torch.optim.Adam([{"params": g["params"], "lr": g["base_lr"]} for g in run.optimizer.param_groups],
                            betas=(0.9, 0.999), foreach=True)
-    cfg = run.cfg
-    t0 = time.perf_counter()
-    for step in range(steps):
-        batch = training_batch(run.train_tokens, cfg["seed"], step, cfg["training"]["batch_size"],
+
+    def step(s: int) -> None:
+        batch = training_batch(run.train_tokens, cfg["seed"], s, cfg["training"]["batch_size"],
                                cfg["model"]["context"])
         opt.zero_grad(set_to_none=True)
         loss_on(model, batch).backward()
         opt.step()
-    return time.perf_counter() - t0
+
+    return step
+
+
+def step_times(run: Run, steps: int, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of every bare and engine step, interleaved step by step with the order alternating:
+    on a shared machine load changes within seconds, so only neighbouring steps see the same load."""
+    loops = {"bare": bare_step(run), "engine": run.train_step}
+    times: dict[str, list[float]] = {"bare": [], "engine": []}
+    for i in range(repeats * steps):
+        for name in (("bare", "engine") if i % 2 else ("engine", "bare")):
+            t0 = time.perf_counter()
+            loops[name](i % steps)
+            times[name].append(time.perf_counter() - t0)
+    return np.asarray(times["bare"]), np.asarray(times["engine"])
 
 
 def main() -> None:
@@ -71,13 +79,10 @@ def main() -> None:
         print(f"{'width':>6} {'bare tok/s':>11} {'engine tok/s':>13} {'engine/bare':>12}")
         for width in args.widths:
             run = Run(engine_config(width, args.steps, args.batch, args.context), data, torch.device("cpu"))
-            time_bare(run, 3)  # warm-up: allocator, kernels
-            bare, engine = [], []
-            for _ in range(args.repeats):  # alternate, so load drifts hit both
-                bare.append(time_bare(run, args.steps))
-                engine.append(time_engine(run, args.steps))
-            tokens = args.steps * args.batch * args.context
-            b, e = tokens / np.median(bare), tokens / np.median(engine)
+            step_times(run, 3, 1)  # warm-up: allocator, kernels
+            bare, engine = step_times(run, args.steps, args.repeats)
+            # medians of step times: a step slowed by a burst of load elsewhere does not count
+            b, e = args.batch * args.context / np.median(bare), args.batch * args.context / np.median(engine)
             print(f"{width:>6} {b:>11.0f} {e:>13.0f} {e / b:>12.3f}")
 
 

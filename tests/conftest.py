@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hptransfer.config import RunKey, deep_merge, format_value, load_config, run_config
-from hptransfer.data import prepare_corpus
+from hptransfer.data.corpus import prepare_corpus
 
 torch.set_num_threads(1)
 
@@ -69,3 +69,15 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture
 def make_run_config():
     return tiny_run_config
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke preset run once per test session in a fresh copy of the workflow. Shared by the
+    workflow tests (end to end, rerun semantics: each clones it before changing anything) and the
+    SLURM tests (the local reference a run through SLURM must reproduce)."""
+    from workflow_utils import SMOKE, copy_workflow, snakemake
+
+    work = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
+    snakemake(work, "--cores", "2", "--configfile", SMOKE, timeout=1200)
+    return work

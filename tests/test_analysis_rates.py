@@ -72,6 +72,17 @@ def test_fits_return_nan_and_reason_instead_of_raising():
     assert np.isnan(one["alpha"]) and "dropped" in one["reason"] and "too few" in one["reason"]
 
 
+def test_loss_straight_in_log_width_is_flagged_as_unidentified():
+    # the default sphere study's shape: the optimal loss falls by the same amount per doubling, with
+    # no sign of levelling off; the best "power law" is the p -> 0 limit with a runaway asymptote
+    widths = np.array([64.0, 128, 256, 512])
+    fit = fit_scaling(widths, 0.605 - 0.031 * np.log2(widths / 64) - 1e-4 * (np.log2(widths / 64) - 1.5) ** 2)
+    assert fit["alpha"] < 1e-3
+    assert "not identified" in fit["reason"]
+    clean = fit_scaling(WIDTHS, 3.0 + 20.0 * WIDTHS ** -0.5)
+    assert clean["reason"] == ""
+
+
 # --- a_n, b_n, c_n and rates -------------------------------------------------------------------
 
 def _planted(alpha, beta, A=20.0, B=3.0, nu_inf=-7.2, L_inf=3.0, widths=WIDTHS):

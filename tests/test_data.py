@@ -9,7 +9,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from conftest import TINY_CORPUS
-from hptransfer.data import load_token_arrays, prepare_corpus
+from hptransfer.data.corpus import load_token_arrays, prepare_corpus
 from hptransfer.data.corpus import (
     EOS,
     corpus_texts,

@@ -1,4 +1,5 @@
-"""Figure modules (Figs 2, 4, 5, 8, 9, 10, 17) on small synthetic inputs with the real schemas.
+"""Figure modules (Figs 2, 4, 5, 6, 8–12, 17, 18, 23, 26, 32) on small synthetic inputs with the real
+schemas, and the catalogue's routing of studies to figures.
 
 Sweeps are built here in the layout of collect.py (LM: collect_study; two-layer: collect_batched);
 transfer.nc, kappa.nc and rf.nc come from the real analysis functions run on them, so every
@@ -75,6 +76,16 @@ def lm_sweep(widths=(16, 32, 64), n_grid: int = 7, seeds=(0, 1, 2), steps=(40, 8
     )
 
 
+def lm_beta_sweep(hp: str) -> xr.Dataset:
+    """lm_sweep with the learning rate replaced by an Adam β: β = 1 − 2^-(log2 lr + 11.5), so the
+    plotted window (1 − β)^-1 runs over 2^1.5 … 2^4.5 with the optimum at 2^3."""
+    sweep = lm_sweep()
+    beta = 1.0 - 2.0 ** -(np.log2(sweep["lr"].values) + 11.5)
+    cfg = json.loads(sweep.attrs["config"]) | {"hp": hp, "grid": beta.tolist()}
+    return (sweep.rename({"lr": hp}).assign_coords({hp: beta})
+            .assign_attrs(study=f"lm_{hp}", hp=hp, config=json.dumps(cfg, sort_keys=True)))
+
+
 def twolayer_sweep(task: str, factor: float = 1.0, widths=(16, 32, 64, 128), seeds=(0, 1, 2),
                    name: str | None = None) -> xr.Dataset:
     """A two-layer sweep like collect_batched's: a bowl in log2(lr) whose minimum and optimum drift
@@ -127,8 +138,12 @@ def datasets() -> dict[str, xr.Dataset]:
     kindex = twolayer_sweep("kindex", name="kindex")
     layerwise = twolayer_sweep("kindex", factor=0.02, name="kindex_layerwise")
     sphere = twolayer_sweep("sphere")
+    betas = {hp: lm_beta_sweep(hp) for hp in ("beta1", "beta2")}
     return {
-        "lm_sweep": lm, "kappa": kappa, "kappa_failed": failed,
+        "lm_sweep": lm, "kappa": kappa, "kappa_failed": failed, "lm_transfer": analyze_transfer(lm, BOOTSTRAP),
+        **{f"{hp}_sweep": sweep for hp, sweep in betas.items()},
+        **{f"{hp}_transfer": analyze_transfer(sweep, BOOTSTRAP) for hp, sweep in betas.items()},
+        **{f"{hp}_kappa": analyze_kappa(sweep) for hp, sweep in betas.items()},
         "kindex_sweep": kindex, "kindex_transfer": analyze_transfer(kindex, BOOTSTRAP),
         "layerwise_sweep": layerwise, "layerwise_transfer": analyze_transfer(layerwise, BOOTSTRAP),
         "sphere_sweep": sphere, "sphere_transfer": analyze_transfer(sphere, BOOTSTRAP),
@@ -141,13 +156,19 @@ def inputs_for(module: str, d: dict, failed: bool = False) -> dict[str, xr.Datas
     return {
         "fig02_kindex_sweep": {"sweep": d["kindex_sweep"], "transfer": d["kindex_transfer"]},
         "fig17_kindex_layerwise": {"sweep": d["layerwise_sweep"], "transfer": d["layerwise_transfer"],
-                                   "companion_sweep": d["kindex_sweep"],
-                                   "companion_transfer": d["kindex_transfer"]},
+                                   "plain_sweep": d["kindex_sweep"], "plain_transfer": d["kindex_transfer"]},
         "fig04_rf_ridge": {"rf": d["rf"]},
         "fig05_sphere": {"sweep": d["sphere_sweep"], "transfer": d["sphere_transfer"]},
         "fig08_topk_curves": {"kappa": kappa, "sweep": d["lm_sweep"]},
         "fig09_residuals": {"kappa": kappa, "sweep": d["lm_sweep"]},
         "fig10_kappa": {"kappa": kappa, "sweep": d["lm_sweep"]},
+        "fig06_sweep_scaling": {"sweep": d["lm_sweep"], "transfer": d["lm_transfer"]},
+        "fig12_topk_profile": {"kappa": kappa, "sweep": d["lm_sweep"]},
+        "fig32_topk_profiles": {"kappa": kappa, "sweep": d["lm_sweep"]},
+        "fig18_sweep_panels": {"sweep": d["beta1_sweep"], "transfer": d["beta1_transfer"],
+                               "adam_beta2_sweep": d["beta2_sweep"], "adam_beta2_transfer": d["beta2_transfer"]},
+        "fig23_kappa_panels": {"kappa": kappa, "adam_beta1_kappa": d["beta1_kappa"],
+                               "adam_beta2_kappa": d["beta2_kappa"]},
     }[module]
 
 
@@ -265,6 +286,24 @@ def test_fig08_total_and_topk_curves(datasets, failed):
         plt.close(fig)
 
 
+@pytest.mark.parametrize("module", ["fig08_topk_curves", "fig09_residuals", "fig10_kappa"])
+def test_decomposition_figures_draw_when_algorithm1_failed_at_every_width(datasets, module):
+    kappa = datasets["kappa"].copy(deep=True)
+    kappa["failed"][:] = True
+    kappa["kappa"][:] = -1
+    for name in ("phi_n_kappa", "phi_max_kappa", "residual_n", "residual_max"):
+        kappa[name][:] = np.nan
+    fig = draw(module, {"kappa": kappa, "sweep": datasets["lm_sweep"]})
+    try:
+        fig.canvas.draw()  # log axes without data raised here
+        texts = [t.get_text() for ax in fig.get_axes() for t in
+                 [*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else [])]]
+        texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        assert sum("FAIL" in t for t in texts) >= 1
+    finally:
+        plt.close(fig)
+
+
 def test_fig09_residuals_clipped_near_the_topk_minimisers(datasets):
     kappa = datasets["kappa"]
     fig = draw("fig09_residuals", inputs_for("fig09_residuals", datasets))
@@ -320,10 +359,99 @@ def test_fig10_default_lr_is_the_reference_optimum(datasets):
         plt.close(fig)
 
 
+def test_fig12_one_profile_panel_with_a_curve_per_width(datasets):
+    sweep = datasets["lm_sweep"]
+    fig = draw("fig12_topk_profile", inputs_for("fig12_topk_profile", datasets), {"lr": 2 ** -8.5, "k_max": 40})
+    try:
+        (ax,) = fig.get_axes()
+        profiles = curves(ax)
+        assert len(profiles) == sweep.sizes["width"]
+        for line, n in zip(profiles, sweep["width"].values):
+            assert np.max(line.get_xdata()) == min(int(n), 40)
+        assert ax.get_title() == "lm_syn: lr = 0.00276"  # one panel: no (a)
+        assert len(fig.legends) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_fig26_profiles_of_the_study_and_its_companion(datasets):
+    other = {name: datasets[key].assign_attrs(study="lm_proportional")
+             for name, key in (("kappa", "kappa"), ("sweep", "lm_sweep"))}
+    inputs = {"kappa": datasets["kappa"], "sweep": datasets["lm_sweep"],
+              "dion_proportional_kappa": other["kappa"], "dion_proportional_sweep": other["sweep"]}
+    fig = draw("fig12_topk_profile", inputs)
+    try:
+        a, b = fig.get_axes()
+        assert a.get_title().startswith("(a) lm_syn") and b.get_title().startswith("(b) lm_proportional")
+        for ax in (a, b):
+            assert len(curves(ax)) == datasets["lm_sweep"].sizes["width"]
+    finally:
+        plt.close(fig)
+
+
+def test_fig32_profiles_at_a_small_and_a_near_optimal_learning_rate(datasets):
+    from hptransfer.plots.common import chosen_hp_value
+
+    sweep = datasets["lm_sweep"]
+    grid = sweep["lr"].values
+    fig = draw("fig32_topk_profiles", inputs_for("fig32_topk_profiles", datasets))
+    try:
+        a, b = fig.get_axes()
+        assert a.get_title().endswith(f"lr = {grid[0]:.3g}")
+        assert b.get_title().endswith(f"lr = {chosen_hp_value(sweep, {}):.3g}")
+        assert len(curves(a)) == len(curves(b)) == sweep.sizes["width"]
+    finally:
+        plt.close(fig)
+    fig = draw("fig32_topk_profiles", inputs_for("fig32_topk_profiles", datasets), {"lr": [1e-9, 1.0]})
+    try:
+        a, b = fig.get_axes()
+        assert a.get_title().endswith(f"lr = {grid[0]:.3g}") and b.get_title().endswith(f"lr = {grid[-1]:.3g}")
+    finally:
+        plt.close(fig)
+
+
+def test_fig18_beta_sweeps_plot_against_the_averaging_window(datasets):
+    fig = draw("fig18_sweep_panels", inputs_for("fig18_sweep_panels", datasets))
+    try:
+        axes = fig.get_axes()
+        assert len(axes) == 2
+        for ax, hp in zip(axes, ("beta1", "beta2")):
+            sweep = datasets[f"{hp}_sweep"]
+            assert ax.get_title().endswith(f"lm_{hp}: {hp} sweep")
+            assert ax.get_xscale() == "log" and "(1-\\beta" in ax.get_xlabel()
+            x = np.concatenate([line.get_xdata() for line in curves(ax)])
+            assert x.min() >= 2 ** 1.5 * 0.999 and x.max() <= 2 ** 4.5 * 1.001  # (1-β)^-1, not β
+            assert len(curves(ax)) == 2 * sweep.sizes["width"]  # seed means and interpolant
+            assert n_stars(ax) == sweep.sizes["width"]
+            stars = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if isinstance(c, PathCollection)])
+            assert np.all(stars > 2 ** 1.5 * 0.999)
+        assert axes[0].get_title().startswith("(a)") and axes[1].get_title().startswith("(b)")
+    finally:
+        plt.close(fig)
+
+
+def test_fig23_kappa_for_the_learning_rate_and_both_beta_sweeps(datasets):
+    fig = draw("fig23_kappa_panels", inputs_for("fig23_kappa_panels", datasets))
+    try:
+        axes = fig.get_axes()
+        assert len(axes) == 3
+        kappas = [datasets["kappa"], datasets["beta1_kappa"], datasets["beta2_kappa"]]
+        for ax, kappa, label in zip(axes, kappas, ("(a) lm_syn", "(b) lm_beta1", "(c) lm_beta2")):
+            assert ax.get_title().startswith(label)
+            ok = kappa.sizes["width"] - int(kappa["failed"].sum())
+            assert len([ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
+        assert axes[0].get_shared_y_axes().joined(axes[0], axes[2])
+        assert axes[0].get_ylim()[0] == 0 and axes[0].get_ylim()[1] >= max(float(k["kappa"].max()) for k in kappas)
+        assert len(fig.legends) == 1
+    finally:
+        plt.close(fig)
+
+
 # ---------------------------------------------------------------------------- rendering, files
 
 MODULES = ("fig02_kindex_sweep", "fig17_kindex_layerwise", "fig04_rf_ridge", "fig05_sphere",
-           "fig08_topk_curves", "fig09_residuals", "fig10_kappa")
+           "fig06_sweep_scaling", "fig08_topk_curves", "fig09_residuals", "fig10_kappa", "fig12_topk_profile",
+           "fig18_sweep_panels", "fig23_kappa_panels", "fig32_topk_profiles")
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -357,7 +485,7 @@ def test_catalogue_routes_kindex_studies_and_finds_the_companion():
     assert {"fig02_kindex", "fig17_kindex_layerwise", "fig05_sphere"} <= set(stems)
     assert not {"fig02_kindex_layerwise", "fig17_kindex", "fig02_sphere", "fig05_kindex"} & set(stems)
     spec, study = stems["fig17_kindex_layerwise"]
-    assert catalogue.companion_study(cfg, spec, study) == "kindex"
+    assert catalogue.companion_studies(cfg, spec, study) == {"plain": "kindex"}
     # no plain study enabled: the layer-wise figure is not requested, but its settings stay valid
     cfg = _cfg(kindex=dict(plain, enabled=False), kindex_layerwise=layer)
     assert "fig17_kindex_layerwise" not in catalogue.all_figures(cfg)
@@ -382,3 +510,111 @@ def test_every_catalogue_module_has_draw_and_caption():
         assert (report / f"{spec.figure_id}.rst").is_file(), spec.figure_id
     assert "workflow/hptransfer/plots/fig02_kindex_sweep.py" in catalogue.plot_sources("fig17_kindex_layerwise")
     assert "workflow/hptransfer/plots/panels.py" in catalogue.plot_sources("fig17_kindex_layerwise")
+
+
+# --------------------------------------------------------------- catalogue: LM figure families
+
+def _preset(name: str) -> dict:
+    from pathlib import Path
+
+    from hptransfer.config import load_config, read_config_file
+
+    return load_config(read_config_file(Path(__file__).resolve().parent.parent / name))
+
+
+def _figure_ids(stems: dict, study: str) -> set[str]:
+    """The paper-numbered figures ``study`` gets (not rates, comparison or other extra figures)."""
+    return {spec.figure_id for spec, owner in stems.values() if owner == study and spec.figure_id.startswith("fig")}
+
+
+GENERIC_LM = {"fig01", "fig06", "fig07", "fig08", "fig09", "fig10"}
+WORKSTATION_LM = {
+    "llama_adam_lr": GENERIC_LM | {"fig23"},
+    "llama_adam_beta1": {"fig18", "fig19", "fig20"},
+    "llama_adam_beta2": {"fig21", "fig22"},
+    "llama_muon_lr": {"fig11", "fig12"},
+    "llama_dion_bounded": {"fig24", "fig26"},
+    "llama_dion_proportional": {"fig25"},
+    "gpt2_adam_lr": {"fig27", "fig28", "fig29", "fig30"},
+    "gpt2_muon_lr": {"fig31", "fig32"},
+}
+
+
+@pytest.mark.parametrize("preset", ["workflow/presets/workstation.yaml", "workflow/presets/paper.yaml"])
+def test_catalogue_gives_each_lm_study_the_figures_of_its_family(preset):
+    cfg = _preset(preset)
+    stems = catalogue.all_figures(cfg)
+    for study, expected in WORKSTATION_LM.items():
+        assert _figure_ids(stems, study) == expected, study
+        modules = [spec.module for spec, owner in stems.values() if owner == study]
+        assert len(modules) == len(set(modules)), study  # nothing drawn twice under two numbers
+    numbered = [spec.figure_id for spec, owner in stems.values()
+                if owner in WORKSTATION_LM and spec.figure_id.startswith("fig")]
+    paper = {f"fig{i:02d}" for i in (1, *range(6, 13), *range(18, 33))}
+    assert sorted(numbered) == sorted(paper)  # each paper number once
+    assert catalogue.companion_studies(cfg, stems["fig23_llama_adam_lr"][0], "llama_adam_lr") == {
+        "adam_beta1": "llama_adam_beta1", "adam_beta2": "llama_adam_beta2"}
+    assert catalogue.companion_studies(cfg, stems["fig26_llama_dion_bounded"][0], "llama_dion_bounded") == {
+        "dion_proportional": "llama_dion_proportional"}
+
+
+DEFAULT_NUMBERED = {"fig03_schematic", "fig04_rf_ridge", "fig05_sphere", "fig02_kindex", "fig17_kindex_layerwise",
+                    *(f"{f}_llama_adam_lr" for f in GENERIC_LM)}
+SMOKE_NUMBERED = {"fig03_schematic", "fig04_rf_ridge", "fig05_sphere", *(f"{f}_llama_adam_lr" for f in GENERIC_LM)}
+
+
+@pytest.mark.parametrize("preset, expected", [("config.yaml", DEFAULT_NUMBERED),
+                                              ("workflow/presets/smoke.yaml", SMOKE_NUMBERED)])
+def test_catalogue_default_and_smoke_paper_figures_are_unchanged(preset, expected):
+    """The small presets' Llama-Adam LR study keeps exactly the generic paper figures (no Fig 23
+    without β sweeps beside it)."""
+    stems = catalogue.all_figures(_preset(preset))
+    assert {stem for stem, (spec, _) in stems.items() if spec.figure_id.startswith("fig")} == expected
+
+
+def _lm(block: str, optimizer: str, hp: str, **extra) -> dict:
+    return {"kind": "lm", "hp": hp, "model": {"block": block}, "optimizer": {"name": optimizer, **extra},
+            "decomposition": {"enabled": True}}
+
+
+@pytest.mark.parametrize("study", [_lm("gpt2", "adam", "beta1"), _lm("llama", "sgd", "lr"),
+                                   _lm("gpt2", "dion", "lr", rank_rule="bounded"),
+                                   _lm("llama", "muon", "weight_decay")])
+def test_catalogue_lm_study_of_no_paper_family_gets_the_generic_figures(study):
+    assert _figure_ids(catalogue.all_figures(_cfg(mine=study)), "mine") == GENERIC_LM
+
+
+def test_catalogue_classifies_by_the_study_block_not_the_name():
+    cfg = _cfg(llama_adam_lr=_lm("llama", "muon", "lr"), anything=_lm("llama", "adamw", "lr"))
+    stems = catalogue.all_figures(cfg)
+    assert _figure_ids(stems, "llama_adam_lr") == {"fig11", "fig12"}
+    assert _figure_ids(stems, "anything") == GENERIC_LM  # no β companions: no Fig 23
+
+
+def test_catalogue_companions_resolve_in_order_and_need_every_study():
+    lr, b1, b2 = _lm("llama", "adam", "lr"), _lm("llama", "adam", "beta1"), _lm("llama", "adam", "beta2")
+    cfg = _cfg(b2=b2, lr=lr, b1=b1, other_b2=b2)
+    spec, study = catalogue.all_figures(cfg)["fig23_lr"]
+    assert catalogue.companion_studies(cfg, spec, study) == {"adam_beta1": "b1", "adam_beta2": "b2"}
+    assert list(catalogue.companion_studies(cfg, spec, study)) == list(spec.companions)
+    assert catalogue.companion_studies(cfg, catalogue.all_figures(cfg)["fig18_b1"][0], "b1") == {"adam_beta2": "b2"}
+    # a disabled companion leaves the next that fits; none at all and the figure is not requested
+    cfg = _cfg(b2=dict(b2, enabled=False), lr=lr, b1=b1, other_b2=b2)
+    assert catalogue.companion_studies(cfg, spec, "lr") == {"adam_beta1": "b1", "adam_beta2": "other_b2"}
+    cfg = _cfg(lr=lr, b1=b1)
+    assert catalogue.companion_studies(cfg, spec, "lr") is None
+    assert "fig23_lr" not in catalogue.all_figures(cfg) and "fig18_b1" not in catalogue.all_figures(cfg)
+    assert {"fig23_lr", "fig18_b1"} <= set(catalogue.all_figures(cfg, enabled_only=False))
+    assert {"fig19_b1", "fig20_b1"} <= set(catalogue.all_figures(cfg))
+
+
+def test_study_inputs_split_own_and_companion_datasets_in_order():
+    from hptransfer.plots.common import study_inputs
+
+    own, b1, b2 = (xr.Dataset(attrs={"who": w}) for w in ("own", "b1", "b2"))
+    inputs = {"kappa": own, "sweep": own, "adam_beta1_kappa": b1, "adam_beta1_sweep": b1,
+              "adam_beta2_kappa": b2, "adam_beta2_sweep": b2}
+    groups = study_inputs(inputs, ("kappa", "sweep"))
+    assert [g["sweep"].attrs["who"] for g in groups] == ["own", "b1", "b2"]
+    assert [g["kappa"].attrs["who"] for g in groups] == ["own", "b1", "b2"]
+    assert study_inputs({"kappa": own}, ("kappa",)) == [{"kappa": own}]

@@ -19,7 +19,7 @@ import xarray as xr
 from conftest import raw_config, tiny_run_config
 from hptransfer.collect import collect_study
 from hptransfer.config import load_config, run_config, study_run_keys
-from hptransfer.data import load_token_arrays
+from hptransfer.data.corpus import load_token_arrays
 from hptransfer.io import open_dataset
 from hptransfer.models import build_transformer
 from hptransfer.schedules import ema_decay, ema_interval, ema_sample_steps, lr_factor

@@ -5,7 +5,8 @@ from __future__ import annotations
 import xarray as xr
 import pytest
 
-from hptransfer.config import enabled_studies, load_config, read_config_file, run_owner, study_run_keys
+from hptransfer.config import (coordcheck_block, enabled_studies, load_config, read_config_file, run_owner,
+                               study_run_keys)
 from workflow_utils import (REPO, SMOKE, clone_run, copy_workflow, dry_run_jobs, load_yaml, snakemake,
                             write_config)
 
@@ -15,17 +16,9 @@ def workdir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("wf"))
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One full smoke run, shared by the end-to-end and rerun tests (each rerun test clones it)."""
-    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    snakemake(work, "--cores", "2", "--configfile", SMOKE, timeout=900)
-    return work
-
-
 def expected_train_jobs(cfg: dict) -> int:
     """Unique training runs over enabled LM studies (shared runs are trained once)."""
-    keys = {run_owner(cfg, k) for name in enabled_studies(cfg, ("lm", "compare")) for k in study_run_keys(cfg, name)}
+    keys = {run_owner(cfg, k) for name in enabled_studies(cfg, ("lm", "compare", "samplewise")) for k in study_run_keys(cfg, name)}
     return len(keys)
 
 
@@ -45,8 +38,10 @@ def test_dry_run_job_counts_match_the_grids(workdir, config):
         assert len(list(study_run_keys(cfg, name))) == len(s["widths"]) * len(s["grid"]) * len(s["seeds"])
     twolayer = enabled_studies(cfg, ("twolayer",))
     assert jobs.get("twolayer_width", 0) == sum(len(s["widths"]) for s in twolayer.values())
-    assert jobs["collect"] == len(enabled_studies(cfg, ("lm", "compare", "twolayer")))
+    assert jobs["collect"] == len(enabled_studies(cfg, ("lm", "compare", "twolayer", "samplewise")))
     assert jobs.get("rf_ridge", 0) == len(enabled_studies(cfg, ("rf_ridge",)))
+    checked = [n for n, s in enabled_studies(cfg, ("lm", "compare")).items() if coordcheck_block(s)["enabled"]]
+    assert jobs.get("coordcheck", 0) == jobs.get("figure_coordcheck", 0) == len(checked)
 
 
 def test_default_shares_mup_runs_between_lr_study_and_comparison(workdir):
@@ -128,6 +123,10 @@ def test_large_presets_build_their_dag_with_the_expected_job_counts(workdir, pre
     cfg = load_config(read_config_file(REPO / preset))
     jobs = dry_run_jobs(workdir, "--configfile", preset)
     assert jobs["train"] == expected_train_jobs(cfg)
+    # every paper figure once: each LM study draws the figures of its family (plots/catalogue.py)
+    figures = {rule: n for rule, n in jobs.items() if rule.startswith("figure_fig")}
+    assert {f"figure_fig{i:02d}" for i in (1, *range(6, 13), *range(18, 33))} <= set(figures)
+    assert set(figures.values()) == {1}
     if preset.endswith("paper.yaml"):
         # paper §5.1: 5 widths × 8 learning rates × 3 seeds
         assert len(list(study_run_keys(cfg, "llama_adam_lr"))) == 120

@@ -13,16 +13,20 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SMOKE = "workflow/presets/smoke.yaml"
+# What a checkout of the workflow consists of (results/, .snakemake/, .venv/ are not copied).
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "pyproject.toml", "workflow", "envs")
 
 
 def copy_workflow(dst: Path) -> Path:
-    """The files a user's checkout has (no results, no caches)."""
+    """The files a user's checkout has (no results, no caches, no virtual environment)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(REPO / name, dst / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    shutil.copytree(REPO / "workflow", dst / "workflow", ignore=ignore)
-    shutil.copytree(REPO / "envs", dst / "envs", ignore=ignore)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=ignore)
+        else:
+            shutil.copy2(src, dst / name)
     return dst
 
 

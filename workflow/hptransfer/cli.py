@@ -26,7 +26,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_prepare(args) -> None:
-    from .data import prepare_corpus
+    from .data.corpus import prepare_corpus
     print(json.dumps({k: v for k, v in prepare_corpus(_read_structured(args.corpus_config), args.out).items()
                       if k != "config"}, indent=2))
 

@@ -15,7 +15,9 @@ import xarray as xr
 from .io import open_dataset
 
 RUN_VARIABLES = ("final_loss_ema", "final_loss_iterate", "diverged", "linearization_gap", "loss_train",
-                 "loss_val_ema", "loss_val_iterate", "loss_linearized", "phi_topk", "phi_k")
+                 "loss_val_ema", "loss_val_iterate", "loss_linearized", "phi_topk", "phi_k",
+                 # sample-wise study (per validation example; the sample × component psi stays in run.nc)
+                 "val_loss_per_sample", "psi_total", "mci")
 
 
 def run_coordinates(ds: xr.Dataset) -> dict:

@@ -17,11 +17,12 @@ import jsonschema
 import numpy as np
 import yaml
 
-from .params import BUILTIN_TABLES
+from .tables import BUILTIN_TABLES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
-STUDY_SCHEMA = {"lm": "lm_study", "compare": "lm_study", "rf_ridge": "rf_study", "twolayer": "twolayer_study"}
+STUDY_SCHEMA = {"lm": "lm_study", "compare": "lm_study", "rf_ridge": "rf_study", "twolayer": "twolayer_study",
+                "samplewise": "samplewise_study"}
 
 LM_DEFAULTS: dict[str, Any] = {
     "enabled": True,
@@ -44,12 +45,40 @@ LM_DEFAULTS: dict[str, Any] = {
     "decomposition": {"enabled": True, "topk": [60], "analysis_steps": []},
     "analysis": {},
 }
+# An LM study's `coordcheck` block. Merged where it is read (coordcheck_block), not into the study:
+# a study that leaves it out keeps its config, and so its collected datasets, as they were.
+# None: resolved from the study by coordcheck_settings.
+COORDCHECK_DEFAULTS: dict[str, Any] = {"enabled": False, "steps": 10, "widths": None, "lr": None,
+                                       "parametrizations": None, "seeds": 1, "batch_size": 16}
 TWOLAYER_DEFAULTS: dict[str, Any] = {
     "enabled": True, "hp": "lr", "steps": 2000, "batch_size": 256, "val_size": 4096, "d": 64,
     "k": 15, "base_width": 128, "second_layer_lr_factor": 1.0, "analysis": {},
 }
 RF_DEFAULTS: dict[str, Any] = {"enabled": True}
-DEFAULTS = {"lm": LM_DEFAULTS, "compare": LM_DEFAULTS, "rf_ridge": RF_DEFAULTS, "twolayer": TWOLAYER_DEFAULTS}
+# Sample-wise study (paper §5.6, §7): bias-free MLP, momentum SGD, WSD, mixup + random-resized crop.
+# model.depth/depth_rule are not user keys: one hidden layer, recorded for the shared run helpers.
+SAMPLEWISE_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "parametrizations": ["mup"],
+    "hp": "lr",
+    "dataset": {"split_seed": 0, "val_size": None, "augment": {"mixup_alpha": 0.2, "crop_scale": [0.35, 1.0]}},
+    "model": {"base_width": 128, "init_std": 1.0, "depth": 1, "depth_rule": {"rule": "fixed", "exponent": 0.0}},
+    "optimizer": {"name": "sgd", "lr": 0.016, "momentum": 0.9, "weight_decay": 0.0, "betas": [0.9, 0.999],
+                  "eps": 1e-8, "grad_clip": None},
+    "training": {
+        "steps": 9700, "batch_size": 512, "log_every": 100, "checkpoint_every": 500,
+        "keep_checkpoint": False, "divergence_factor": 3.0,
+        "schedule": {"kind": "wsd", "warmup": 0.04, "cooldown": 0.2},
+    },
+    "ema": {"window_start": 50, "window_end": 2000, "ramp_steps": 2000, "tau_start": 2, "tau_end": 10},
+    "decomposition": {"enabled": True, "topk": [50], "analysis_steps": [], "max_components": 128},
+    "analysis": {},
+    "samplewise": {"reference_width": None, "reference_lr": None, "reference_seed": None,
+                   "easy_fraction": 0.25, "hard_fraction": 0.05, "overlap_fraction": 0.05,
+                   "subset_widths": None, "examples": 4, "example_components": 50},
+}
+DEFAULTS = {"lm": LM_DEFAULTS, "compare": LM_DEFAULTS, "rf_ridge": RF_DEFAULTS, "twolayer": TWOLAYER_DEFAULTS,
+            "samplewise": SAMPLEWISE_DEFAULTS}
 
 CORPUS_DEFAULTS = {
     "shakespeare": {"vocab_size": 1024, "val_works": ["hamlet", "tempest"]},
@@ -134,22 +163,74 @@ def _check_references(cfg: dict) -> None:
                 if p not in cfg["parametrizations"]:
                     problems.append(f"  {where}.parametrizations: unknown table {p!r} "
                                     f"(defined: {', '.join(cfg['parametrizations'])})")
-            model = study["model"]
-            for i, w in enumerate(study["widths"]):
-                if w % model["heads"]:
-                    problems.append(f"  {where}.widths[{i}]: width {w} is not divisible by "
-                                    f"model.heads = {model['heads']}")
-                elif (w // model["heads"]) % 2:
-                    problems.append(f"  {where}.widths[{i}]: width {w} gives an odd head dimension "
-                                    f"{w // model['heads']} (rotary embeddings need it even)")
+            problems += _width_problems(f"{where}.widths", study["widths"], study["model"])
+            problems += _coordcheck_problems(cfg, f"{where}.coordcheck", study)
             if study["hp"] != "lr" and study["hp"] in ("beta1", "beta2", "momentum"):
                 bad = [v for v in study["grid"] if v >= 1]
                 if bad:
                     problems.append(f"  {where}.grid: {study['hp']} values must be < 1, got {bad}")
             if study["kind"] == "compare" and len(study["parametrizations"]) < 2:
                 problems.append(f"  {where}.parametrizations: a compare study needs at least two")
+        if study["kind"] == "samplewise":
+            problems += _samplewise_problems(cfg, where, study)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def _width_problems(where: str, widths: list[int], model: dict) -> list[str]:
+    problems = []
+    for i, w in enumerate(widths):
+        if w % model["heads"]:
+            problems.append(f"  {where}[{i}]: width {w} is not divisible by model.heads = {model['heads']}")
+        elif (w // model["heads"]) % 2:
+            problems.append(f"  {where}[{i}]: width {w} gives an odd head dimension "
+                            f"{w // model['heads']} (rotary embeddings need it even)")
+    return problems
+
+
+def _coordcheck_problems(cfg: dict, where: str, study: dict) -> list[str]:
+    cc = coordcheck_block(study)
+    problems = [f"  {where}.parametrizations: unknown table {p!r} (defined: {', '.join(cfg['parametrizations'])})"
+                for p in cc["parametrizations"] or [] if p not in cfg["parametrizations"]]
+    if cc["widths"]:
+        problems += _width_problems(f"{where}.widths", cc["widths"], study["model"])
+    elif cc["enabled"] and len(study["widths"]) < 2:
+        problems.append(f"  {where}.widths: a slope against width needs two widths; the study has one")
+    return problems
+
+
+def _samplewise_problems(cfg: dict, where: str, study: dict) -> list[str]:
+    from .data.images import missing_files
+
+    problems = []
+    for p in study["parametrizations"]:
+        if p not in cfg["parametrizations"]:
+            problems.append(f"  {where}.parametrizations: unknown table {p!r} "
+                            f"(defined: {', '.join(cfg['parametrizations'])})")
+    dataset = study["dataset"]
+    if dataset["source"] == "cifar10":
+        if not dataset.get("path"):
+            problems.append(f"  {where}.dataset.path: required for source cifar10 (the directory with "
+                            "data_batch_1..5 and test_batch)")
+        elif study.get("enabled", True):  # a disabled study may name a path that is not there yet
+            missing = missing_files(dataset)
+            if missing:
+                problems.append(f"  {where}.dataset.path: CIFAR-10 batches not found: {', '.join(missing)}")
+    sw = study["samplewise"]
+    if sw["reference_width"] is not None and sw["reference_width"] not in study["widths"]:
+        problems.append(f"  {where}.samplewise.reference_width: {sw['reference_width']} is not one of the "
+                        f"widths {study['widths']}")
+    if sw["reference_lr"] is not None and not any(math.isclose(sw["reference_lr"], v, rel_tol=1e-9)
+                                                  for v in study["grid"]):
+        problems.append(f"  {where}.samplewise.reference_lr: {sw['reference_lr']} is not a grid value "
+                        f"{study['grid']}")
+    if sw["reference_seed"] is not None and sw["reference_seed"] not in study["seeds"]:
+        problems.append(f"  {where}.samplewise.reference_seed: {sw['reference_seed']} is not one of the "
+                        f"seeds {study['seeds']}")
+    bad = sorted(set(sw["subset_widths"] or []) - set(study["widths"]))
+    if bad:
+        problems.append(f"  {where}.samplewise.subset_widths: {bad} are not widths of the study")
+    return problems
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -229,6 +310,8 @@ def run_config(cfg: dict, key: RunKey) -> dict:
     configs, which is how runs are shared instead of trained twice.
     """
     s = cfg["studies"][key.study]
+    if s["kind"] == "samplewise":
+        return samplewise_run_config(cfg, key)
     model = copy.deepcopy(s["model"])
     model["width"] = key.width
     model["depth"] = model_depth(s["model"], key.width)
@@ -249,6 +332,78 @@ def run_config(cfg: dict, key: RunKey) -> dict:
         "ema": copy.deepcopy(s["ema"]),
         "decomposition": copy.deepcopy(s["decomposition"]),
     }
+
+
+def samplewise_run_config(cfg: dict, key: RunKey) -> dict:
+    """Run config of a sample-wise (image MLP) run: a ``dataset`` block instead of a ``corpus``."""
+    s = cfg["studies"][key.study]
+    dataset = {k: copy.deepcopy(v) for k, v in s["dataset"].items() if v is not None}
+    model = {"width": key.width, "base_width": s["model"]["base_width"], "init_std": s["model"]["init_std"],
+             "depth": 1, "base_depth": 1}
+    optimizer = copy.deepcopy(s["optimizer"])
+    value = grid_value(s, key.value)
+    apply_hp(optimizer, key.hp, value)
+    return {
+        "dataset": dataset,
+        "model": model,
+        "parametrization": {"name": key.param, **copy.deepcopy(cfg["parametrizations"][key.param])},
+        "optimizer": optimizer,
+        "hp": key.hp,
+        "hp_value": value,
+        "seed": key.seed,
+        "training": copy.deepcopy(s["training"]),
+        "ema": copy.deepcopy(s["ema"]),
+        "decomposition": copy.deepcopy(s["decomposition"]),
+    }
+
+
+def coordcheck_block(study: dict) -> dict:
+    return deep_merge(COORDCHECK_DEFAULTS, study.get("coordcheck", {}))
+
+
+def coordcheck_settings(cfg: dict, study: str) -> dict:
+    """The coordinate check of an LM study with its defaults resolved (the rule's only parameters, so
+    changing anything else of the study does not redo it): widths, learning rate and the tables of
+    the parametrizations to check, with the study's model (at its base depth) and optimizer."""
+    s = cfg["studies"][study]
+    cc = coordcheck_block(s)
+    # SP and µP always: the contrast (growth against Θ(1)) is what the check is read by
+    names = cc["parametrizations"] or list(dict.fromkeys(["sp", "mup", *s["parametrizations"]]))
+    grid = sorted(s["grid"])
+    default_lr = grid[len(grid) // 2] if s["hp"] == "lr" else s["optimizer"]["lr"]
+    return {
+        "tables": {p: {"name": p, **copy.deepcopy(cfg["parametrizations"][p])} for p in names},
+        "widths": sorted(cc["widths"] or s["widths"]),
+        "steps": cc["steps"],
+        "lr": float(cc["lr"] or default_lr),
+        "seed": min(s["seeds"]),
+        "seeds": cc["seeds"],
+        "batch_size": cc["batch_size"],
+        "model": {k: v for k, v in s["model"].items() if k not in ("depth_rule", "base_depth")},
+        "optimizer": copy.deepcopy(s["optimizer"]),
+    }
+
+
+def samplewise_reference_keys(cfg: dict, study: str) -> list[RunKey]:
+    """Runs of a sample-wise study that can be its reference run (the analysis picks one): the
+    reference width and seed (default smallest), at the reference LR if set, else at every LR."""
+    s = cfg["studies"][study]
+    sw = s["samplewise"]
+    width = sw["reference_width"] or min(s["widths"])
+    seed = sw["reference_seed"] if sw["reference_seed"] is not None else min(s["seeds"])
+    lr = sw["reference_lr"]
+    return [key for key in study_run_keys(cfg, study)
+            if key.width == width and key.seed == seed
+            and (lr is None or math.isclose(float(key.value), lr, rel_tol=1e-9))]
+
+
+def samplewise_outputs(cfg: dict, study: str) -> list[str]:
+    """Study-level targets of a sample-wise study."""
+    out = [f"results/studies/{study}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+    if cfg["studies"][study]["decomposition"]["enabled"]:
+        out += [f"results/studies/{study}/{x}"
+                for x in ("kappa.nc", "samplewise.nc", "transfer_easy.nc", "transfer_hard.nc")]
+    return out
 
 
 def apply_hp(optimizer: dict, hp: str, value: float) -> None:

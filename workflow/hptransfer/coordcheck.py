@@ -27,6 +27,7 @@ of Tensor Programs V; they become Θ(1) as soon as the first update has been app
 from __future__ import annotations
 
 import copy
+import json
 from typing import Sequence
 
 import numpy as np
@@ -99,7 +100,8 @@ def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, 
                      seed: int = 0, *, n_seeds: int = 1, optimizer: str | dict = "adam",
                      base_width: int | None = None, block: str = "llama", depth: int = 2, heads: int = 4,
                      context: int = 16, batch: int = 16, vocab: int = 64,
-                     tokens: np.ndarray | None = None, threads: int | None = None) -> xr.Dataset:
+                     tokens: np.ndarray | None = None, threads: int | None = None,
+                     model_options: dict | None = None) -> xr.Dataset:
     """Per-layer RMS of activations and of their change since init, over widths and steps.
 
     table: a built-in parametrization name (``sp``, ``mup``, ``adaptive``) or a table dict.
@@ -112,6 +114,7 @@ def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, 
     base_width: the parametrization's base width (default: the smallest width).
     tokens: a 1-D token stream to train on (default: a synthetic Markov chain over ``vocab`` tokens);
         its vocabulary is ``max(tokens) + 1`` (at least ``vocab``).
+    model_options: ``init_std``, ``embedding_std``, ``rope_theta`` of a study's model block (default 1, 1, 1e4).
 
     Returns a Dataset with ``activation_rms(width, step, layer)`` and ``change_rms(width, step, layer)``
     (float64) and ``loss(width, step)`` (training loss of the batch at each step, seed mean).
@@ -138,7 +141,8 @@ def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, 
         probe = _batch(tokens, np.random.default_rng([s, 2**31 - 1]), batch, context)
         for wi, width in enumerate(widths):
             model_cfg = {"width": width, "depth": depth, "heads": heads, "context": context, "block": block,
-                         "base_width": base_width, "init_std": 1.0, "embedding_std": 1.0, "rope_theta": 1e4}
+                         "base_width": base_width, "init_std": 1.0, "embedding_std": 1.0, "rope_theta": 1e4,
+                         **(model_options or {})}
             model = build_transformer(model_cfg, table, vocab, s)
             groups = build_param_groups(model.named_parameters(), model.roles(), table, opt, width, base_width,
                                         depth, depth)
@@ -191,8 +195,36 @@ def fitted_slopes(ds: xr.Dataset) -> xr.Dataset:
         b = np.tensordot(x, y - y.mean(axis=0), axes=(0, 0)) / (x @ x)
         b = np.where(ok, b, np.nan)
         dims = [d for d in da.transpose("width", ...).dims if d != "width"]
-        return xr.DataArray(b, dims=dims, coords={d: ds[d] for d in dims})
+        return xr.DataArray(b, dims=dims, coords={d: ds[d] for d in dims},
+                            attrs={"long_name": f"least-squares slope of log {da.name} against log width"})
 
     return xr.Dataset({"activation_slope": slope(ds["activation_rms"]),
                        "change_slope": slope(ds["change_rms"])},
                       attrs=dict(ds.attrs))
+
+
+# The study's training stream, cut to its first tokens: a few steps of small batches need no more,
+# and converting a WikiText-scale memmap whole to int64 would take gigabytes.
+STUDY_TOKENS = 1 << 20
+MODEL_OPTIONS = ("init_std", "embedding_std", "rope_theta")
+
+
+def study_coordcheck(settings: dict, tokens: np.ndarray, vocab: int, threads: int | None = None) -> xr.Dataset:
+    """The coordinate check of an LM study (``settings`` from :func:`hptransfer.config.coordcheck_settings`)
+    on its training tokens: :func:`coordinate_check` per parametrization, stacked along
+    ``parametrization``, with the :func:`fitted_slopes` beside the sizes so a figure needs no torch."""
+    model = settings["model"]
+    checks = []
+    for table in settings["tables"].values():
+        ds = coordinate_check(
+            table, settings["widths"], settings["steps"], settings["lr"], settings["seed"],
+            n_seeds=settings["seeds"], optimizer=settings["optimizer"], base_width=model["base_width"],
+            block=model["block"], depth=model["depth"], heads=model["heads"], context=model["context"],
+            batch=settings["batch_size"], vocab=vocab, tokens=np.asarray(tokens[:STUDY_TOKENS]), threads=threads,
+            model_options={k: model[k] for k in MODEL_OPTIONS if k in model})
+        checks.append(ds.merge(fitted_slopes(ds)))
+    names = list(settings["tables"])
+    out = xr.concat(checks, dim="parametrization", combine_attrs="drop_conflicts")
+    out = out.assign_coords(parametrization=("parametrization", np.asarray(names, dtype=object)))
+    out.attrs["config"] = json.dumps(settings, sort_keys=True, default=float)  # what produced it
+    return out

@@ -20,13 +20,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .data import load_token_arrays
+from .data.corpus import load_token_arrays
 from .decomp import ParamSpec, SpectrumAccumulator
 from .io import atomic_path, write_dataset
 from .models import build_transformer
 from .optimizers import build_optimizer
 from .params import build_param_groups
 from .schedules import ema_decay, ema_sample_steps, lr_factor
+from .tasks import ImageTask
 
 log = logging.getLogger("hptransfer.train")
 
@@ -50,6 +51,49 @@ def training_batch(train: np.ndarray, seed: int, step: int, batch: int, context:
 
 def loss_on(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return model(tokens[:, :-1], tokens[:, 1:])
+
+
+# ----------------------------------------------------------------------------------------- tasks
+
+class LMTask:
+    """Next-token prediction with the µP Transformer on a tokenized corpus (the LM studies).
+
+    A task gives the run its model, data and loss (see :mod:`hptransfer.tasks` for the interface and
+    the image task of the sample-wise study).
+    """
+
+    units = "nats/token"
+    item_name = "tokens"
+
+    def __init__(self, cfg: dict, data_dir: str | Path, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        self.train_tokens, val_tokens, self.meta = load_token_arrays(data_dir)
+        tcfg, model_cfg = cfg["training"], cfg["model"]
+        self.val = validation_batch(val_tokens, tcfg["val_sequences"], model_cfg["context"]).to(device)
+        self.items_per_step = tcfg["batch_size"] * model_cfg["context"]
+
+    def build_model(self) -> torch.nn.Module:
+        return build_transformer(self.cfg["model"], self.cfg["parametrization"], self.meta["vocab_size"],
+                                 self.cfg["seed"])
+
+    def training_batch(self, step: int) -> torch.Tensor:
+        tcfg = self.cfg["training"]
+        return training_batch(self.train_tokens, self.cfg["seed"], step, tcfg["batch_size"],
+                              self.cfg["model"]["context"]).to(self.device)
+
+    def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        return loss_on(model, batch)
+
+    def attrs(self) -> dict:
+        return {"vocab_size": self.meta["vocab_size"]}
+
+
+def make_task(cfg: dict, data_dir: str | Path, device: torch.device):
+    """The task of a run config: images when it names a ``dataset``, else the LM task."""
+    if "dataset" in cfg:
+        return ImageTask(cfg, data_dir, device)
+    return LMTask(cfg, data_dir, device)
 
 
 # ----------------------------------------------------------------------------------------- state
@@ -79,15 +123,20 @@ class Run:
     def __init__(self, cfg: dict, data_dir: str | Path, device: torch.device):
         self.cfg = cfg
         self.device = device
-        self.train_tokens, val_tokens, self.meta = load_token_arrays(data_dir)
+        self.task = make_task(cfg, data_dir, device)
+        if isinstance(self.task, LMTask):
+            self.train_tokens, self.meta = self.task.train_tokens, self.task.meta
         model_cfg, tcfg = cfg["model"], cfg["training"]
         self.total = tcfg["steps"]
-        self.val = validation_batch(val_tokens, tcfg["val_sequences"], model_cfg["context"]).to(device)
+        self.val = self.task.val
         table = cfg["parametrization"]
-        self.model = build_transformer(model_cfg, table, self.meta["vocab_size"], cfg["seed"]).to(device)
-        self.ema = build_transformer(model_cfg, table, self.meta["vocab_size"], cfg["seed"]).to(device)
+        self.model = self.task.build_model().to(device)
+        self.ema = self.task.build_model().to(device)
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(cfg["decomposition"]["enabled"])
+        # Listed once: walking the module tree every step is overhead a bare loop does not pay, and the
+        # parameter objects live as long as the run (load_state_dict copies into them).
+        self.ema_pairs = (list(self.ema.parameters()), list(self.model.parameters()))
         groups = build_param_groups(self.model.named_parameters(), self.model.roles(), table,
                                     cfg["optimizer"], model_cfg["width"], model_cfg["base_width"],
                                     model_cfg["depth"], model_cfg["base_depth"])
@@ -168,12 +217,10 @@ class Run:
         return factor
 
     def train_step(self, step: int) -> float:
-        tcfg = self.cfg["training"]
         self.set_learning_rates(step)
-        batch = training_batch(self.train_tokens, self.cfg["seed"], step, tcfg["batch_size"],
-                               self.cfg["model"]["context"]).to(self.device)
+        batch = self.task.training_batch(step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = loss_on(self.model, batch)
+        loss = self.task.loss(self.model, batch)
         loss.backward()
         if self.cfg["optimizer"].get("grad_clip"):
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["optimizer"]["grad_clip"])
@@ -184,21 +231,19 @@ class Run:
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
         alpha = ema_decay(step, self.cfg["ema"])
-        ema_params = [p for p in self.ema.parameters()]
-        params = [p for p in self.model.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - alpha)
+        torch._foreach_lerp_(*self.ema_pairs, 1.0 - alpha)
 
     def evaluate_point(self, step: int) -> None:
         """One EMA sample point: losses, and the decomposition of the step since the last point."""
         h = self.history
         with torch.no_grad():
-            h.loss_val_iterate.append(float(loss_on(self.model, self.val)))
+            h.loss_val_iterate.append(float(self.task.loss(self.model, self.val)))
         if self.decomp_on:
             ema_loss, grads = self.ema_loss_and_grad()
             current = {n: p.detach().clone() for n, p in self.ema.named_parameters()}
             if self.prev_grad:
                 deltas = {n: current[n] - self.prev_ema[n] for n in current}
-                self.accumulator.update(self.prev_grad, deltas)
+                self.decompose_step(self.prev_grad, deltas)
             self.prev_grad, self.prev_ema = grads, current
             phi_k = self.accumulator.phi_k
             h.phi_total.append(float(phi_k[-1]))
@@ -208,13 +253,17 @@ class Run:
                 h.phi_k_snapshots.append([float(x) for x in phi_k])
         else:
             with torch.no_grad():
-                ema_loss = float(loss_on(self.ema, self.val))
+                ema_loss = float(self.task.loss(self.ema, self.val))
         h.eval_step.append(step)
         h.loss_val_ema.append(ema_loss)
 
+    def decompose_step(self, grads: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor]) -> None:
+        """Decompose the analysed step (g_t, δw_t) that ends at the current EMA point."""
+        self.accumulator.update(grads, deltas)
+
     def ema_loss_and_grad(self) -> tuple[float, dict[str, torch.Tensor]]:
         self.ema.zero_grad(set_to_none=True)
-        loss = loss_on(self.ema, self.val)
+        loss = self.task.loss(self.ema, self.val)
         loss.backward()
         return float(loss.detach()), {n: p.grad.detach().clone() for n, p in self.ema.named_parameters()}
 
@@ -227,7 +276,7 @@ class Run:
         if self.step == 0 and not self.history.eval_step:
             self.evaluate_point(0)
         samples = set(self.samples)
-        tokens_per_step = tcfg["batch_size"] * self.cfg["model"]["context"]
+        items_per_step = self.task.items_per_step
         t0, s0 = time.perf_counter(), self.step
         while self.step < self.total and self.status == "ok":
             step = self.step
@@ -241,9 +290,9 @@ class Run:
             if self.step in samples:
                 self.evaluate_point(self.step)
             if self.step % tcfg["log_every"] == 0 or self.step == self.total:
-                rate = (self.step - s0) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
-                log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", self.step, self.total, loss,
-                         self.optimizer.param_groups[0]["lr"], rate)
+                rate = (self.step - s0) * items_per_step / max(time.perf_counter() - t0, 1e-9)
+                log.info("step %d/%d loss %.4f lr %.3g %s/s %.0f", self.step, self.total, loss,
+                         self.optimizer.param_groups[0]["lr"], self.task.item_name, rate)
             if self.step % tcfg["checkpoint_every"] == 0 and self.step < self.total:
                 self.save_checkpoint(checkpoint)
 
@@ -255,16 +304,16 @@ class Run:
         ds = xr.Dataset(
             {
                 "loss_train": ("step", np.asarray(h.loss_train, dtype=np.float64),
-                               {"long_name": "training loss of the iterate (batch, before the update)", "units": "nats/token"}),
+                               {"long_name": "training loss of the iterate (batch, before the update)", "units": self.task.units}),
                 "loss_val_iterate": ("eval_step", np.asarray(h.loss_val_iterate, dtype=np.float64),
-                                     {"long_name": "validation loss of the iterate weights", "units": "nats/token"}),
+                                     {"long_name": "validation loss of the iterate weights", "units": self.task.units}),
                 "loss_val_ema": ("eval_step", np.asarray(h.loss_val_ema, dtype=np.float64),
-                                 {"long_name": "validation loss of the EMA weights", "units": "nats/token"}),
+                                 {"long_name": "validation loss of the EMA weights", "units": self.task.units}),
                 "final_loss_ema": ((), h.loss_val_ema[-1] if ok else np.nan,
                                    {"long_name": "final validation loss of the EMA weights (NaN if diverged)",
-                                    "units": "nats/token"}),
+                                    "units": self.task.units}),
                 "final_loss_iterate": ((), h.loss_val_iterate[-1] if ok else np.nan,
-                                       {"long_name": "final validation loss of the iterate", "units": "nats/token"}),
+                                       {"long_name": "final validation loss of the iterate", "units": self.task.units}),
                 "diverged": ((), not ok, {"long_name": "run diverged (NaN/inf or loss above the bound)"}),
             },
             coords={"step": ("step", steps, {"long_name": "optimizer step"}),
@@ -278,7 +327,7 @@ class Run:
             "width": cfg["model"]["width"], "depth": cfg["model"]["depth"], "seed": cfg["seed"],
             "parametrization": cfg["parametrization"]["name"], "optimizer": cfg["optimizer"]["name"],
             "lr": cfg["optimizer"]["lr"], "hp": cfg["hp"], "hp_value": cfg["hp_value"],
-            "vocab_size": self.meta["vocab_size"], "config": json.dumps(cfg, sort_keys=True),
+            **self.task.attrs(), "config": json.dumps(cfg, sort_keys=True),
         }
         return ds
 
@@ -293,7 +342,7 @@ class Run:
         return xr.Dataset(
             {
                 "loss_linearized": ("eval_step", lin, {"long_name": "EMA-linearised loss L(w̄_0) + Σ δφ",
-                                                       "units": "nats/token"}),
+                                                       "units": self.task.units}),
                 "phi_topk": (("eval_step", "topk"), np.asarray(h.phi_topk, dtype=np.float64).reshape(-1, len(self.topk)),
                              {"long_name": "cumulative top-k linearised loss change φ^k up to the point"}),
                 "phi_k": (("analysis_step", "k"), snaps,
@@ -306,12 +355,21 @@ class Run:
         )
 
 
+def make_run(cfg: dict, data_dir: str | Path, device: torch.device) -> Run:
+    """The run of a run config; image runs also keep per-example validation losses and, with the
+    decomposition, the sample-wise components (:class:`hptransfer.persample.SamplewiseRun`)."""
+    if "dataset" in cfg:
+        from .persample import SamplewiseRun
+        return SamplewiseRun(cfg, data_dir, device)
+    return Run(cfg, data_dir, device)
+
+
 def train_run(cfg: dict, data_dir: str | Path, out: str | Path, threads: int = 1, device: str = "auto") -> xr.Dataset:
     """Train one run to ``out`` (run.nc), resuming from ``out``'s directory checkpoint if present."""
     torch.set_num_threads(threads)
     out = Path(out)
     checkpoint = out.parent / CHECKPOINT_NAME
-    run = Run(cfg, data_dir, resolve_device(device))
+    run = make_run(cfg, data_dir, resolve_device(device))
     run.try_resume(checkpoint)
     run.fit(checkpoint)
     ds = run.to_dataset()

@@ -3,17 +3,19 @@
 # one figure's settings or code redraws that figure alone and a style change redraws figures only.
 from functools import partial
 
-from hptransfer.plots.catalogue import CATALOGUE, companion_study, plot_sources
+from hptransfer.plots.catalogue import CATALOGUE, companion_studies, plot_sources
+from hptransfer.report import figure_caption
 
 
 def figure_inputs(wc, spec):
     inputs = {name: f"results/studies/{wc.study}/{name}.nc" for name in spec.inputs}
-    if spec.companion:
-        # a second study drawn beside this one (e.g. Fig 17a beside 17b): its datasets as companion_<name>
-        other = companion_study(CFG, spec, wc.study)
-        if other is None:
-            raise WorkflowError(f"{spec.figure_id}_{wc.study}: no companion study ({spec.companion})")
-        inputs.update({f"companion_{name}": f"results/studies/{other}/{name}.nc" for name in spec.inputs})
+    if spec.companions:
+        # other studies drawn beside this one (e.g. Fig 17a beside 17b), in order: datasets as <role>_<name>
+        others = companion_studies(CFG, spec, wc.study)
+        if others is None:
+            raise WorkflowError(f"{spec.figure_id}_{wc.study}: no study for a companion of {spec.companions}")
+        for role, other in others.items():
+            inputs.update({f"{role}_{name}": f"results/studies/{other}/{name}.nc" for name in spec.inputs})
     inputs["style"] = str(PLOTS / "style.py")
     # the figure's module and the plotting modules it imports, so editing a shared panel redraws it
     helpers = [p for p in plot_sources(spec.module) if p != str(PLOTS / "style.py")]
@@ -24,6 +26,13 @@ def figure_inputs(wc, spec):
 def figure_settings(wc, spec, stem_pattern):
     stem = stem_pattern.format(**dict(wc.items()))
     return CFG["figures"].get(stem, {})
+
+
+def report_caption(wc, input, output, spec):
+    """The caption's shared part (workflow/report/<id>.rst ends with {{ snakemake.params.caption }}),
+    with the fitted numbers the figure job wrote (output `fits`): a function of `input`/`output`, so
+    Snakemake leaves it out of the rerun triggers and computes it anew for --report."""
+    return figure_caption(CFG, spec.figure_id, input, output.fits)
 
 
 for _spec in CATALOGUE:
@@ -42,9 +51,11 @@ for _spec in CATALOGUE:
                 category="Figures",
                 subcategory=_spec.figure_id,
             ),
+            fits=f"results/figures/fits/{_stem}.rst",
         params:
             module=_spec.module,
             settings=partial(figure_settings, spec=_spec, stem_pattern=_stem),
+            caption=partial(report_caption, spec=_spec),
         log:
             f"results/logs/figures/{_stem}.log",
         conda:

@@ -9,7 +9,8 @@
 All fits use ``scipy.optimize.curve_fit`` (unweighted least squares, as paper.md §1.8 suggests);
 standard errors are the square roots of the diagonal of its covariance (residual variance scaled,
 i.e. ``absolute_sigma=False``). Every fit returns a plain dict with the parameters, their ``*_se``,
-``r2``, ``n_points``, ``dof`` and ``reason`` (empty when the fit is fine). Too few points or a
+``r2``, ``n_points``, ``dof``, ``identified`` (False where the fit failed or its exponent sits on
+a bound, so that the parameters mean little) and ``reason`` (empty when the fit is fine). Too few points or a
 failed optimisation give NaN parameters and a reason instead of an exception.
 """
 
@@ -40,7 +41,7 @@ def _failed(names: list[str], n_points: int, reason: str) -> dict:
     out = {name: np.nan for name in names}
     out.update({f"{name}_se": np.nan for name in names})
     out.update(r2=np.nan, n_points=int(n_points), dof=max(int(n_points) - len(names), 0),
-               reason=reason)
+               identified=False, reason=reason)
     return out
 
 
@@ -117,8 +118,22 @@ def _fit_offset_power(n, y) -> dict:
     return dict(
         c=float(c), a=float(amp), p=float(p), c_se=float(se_c), a_se=se_amp, p_se=float(se_p),
         r2=_r2(y, model(x, *popt)), n_points=int(n.size), dof=int(dof),
-        reason="" if dof >= 1 else "exact fit: no degrees of freedom for standard errors",
+        identified=not _at_bound(p), reason=_fit_caveat(p, dof),
     )
+
+
+def _at_bound(p: float) -> bool:
+    return bool(np.isclose(p, _EXPONENT_BOUNDS[0], rtol=0.5) or np.isclose(p, _EXPONENT_BOUNDS[1], rtol=1e-3))
+
+
+def _fit_caveat(p: float, dof: int) -> str:
+    """Why a converged offset power law may still say little (empty when nothing to say)."""
+    if _at_bound(p):
+        # y ≈ c + a n^-p with p → 0 is c + a − a p log n: a straight line in log n, where c and a
+        # trade off without limit; the data do not level off over these widths
+        return (f"exponent at its bound ({p:.3g}): no power-law curvature over these widths, "
+                "so the asymptote and exponent are not identified")
+    return "" if dof >= 1 else "exact fit: no degrees of freedom for standard errors"
 
 
 def _rename(fit: dict, mapping: dict[str, str], flip: tuple[str, ...] = ()) -> dict:
@@ -202,5 +217,5 @@ def fit_power(n, y, reference: float | None = None) -> dict:
     return dict(
         A=amp, alpha=float(alpha), A_se=se_amp, alpha_se=float(se_alpha),
         r2=_r2(log_y, model(log_n, *popt)), n_points=int(n.size), dof=int(dof),
-        reason="; ".join(filter(None, reasons)),
+        identified=not _at_bound(alpha), reason="; ".join(filter(None, reasons)),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["render_summary"]
+__all__ = ["rates_block", "render_summary"]
 
 _MEANING = {
     "fast": "the optimal hyperparameter converges faster than the loss (beta > alpha/2): tuning a "
@@ -44,7 +44,9 @@ def _optimum_table(t: xr.Dataset) -> list[str]:
     return lines
 
 
-def _rates_block(t: xr.Dataset) -> list[str]:
+def rates_block(t: xr.Dataset) -> list[str]:
+    """Markdown bullets (also valid reStructuredText) with the scaling fits, rates and verdict of one
+    transfer analysis; shared with the report captions (hptransfer.report)."""
     level = float(t.attrs.get("interval_level", 0.9))
     ci = f"{100 * level:g}%"
     label = str(_scalar(t, "verdict"))
@@ -86,7 +88,7 @@ def _kappa_table(k: xr.Dataset) -> list[str]:
 
 def _render_one(t: xr.Dataset, k: xr.Dataset | None) -> list[str]:
     lines = ["### Optimum per width", ""] + _optimum_table(t) + ["", "### Rates and verdict", ""]
-    lines += _rates_block(t)
+    lines += rates_block(t)
     notes = str(_scalar(t, "fit_notes"))
     if notes:
         lines += [f"- fit notes: {notes}"]

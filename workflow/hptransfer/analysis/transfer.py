@@ -162,6 +162,8 @@ def _fit_vars(prefix: str, fit: dict, params: dict[str, tuple[str, str]]) -> dic
                                           units)
     out[f"{prefix}_r2"] = _var((), fit["r2"], f"R^2 of the {prefix} fit", "1")
     out[f"{prefix}_n_points"] = _var((), fit["n_points"], f"widths used by the {prefix} fit", "1")
+    out[f"{prefix}_identified"] = _var((), fit["identified"], f"the {prefix} fit converged with its "
+                                       "exponent off the bounds (else its parameters mean little)", "1")
     return out
 
 

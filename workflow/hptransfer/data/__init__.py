@@ -1,4 +1,5 @@
-"""Corpora, tokenizers and token arrays."""
-from .corpus import load_token_arrays, prepare_corpus
+"""Corpora and tokenizers (:mod:`.corpus`) and image data sets (:mod:`.images`).
 
-__all__ = ["prepare_corpus", "load_token_arrays"]
+Nothing is imported here: the analysis environment reads validation images through
+:mod:`.images` without the tokenizer and corpus dependencies that :mod:`.corpus` needs.
+"""

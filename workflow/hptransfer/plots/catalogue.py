@@ -4,9 +4,17 @@ A figure's file stem is ``<figure id>_<study>`` (``fig06_llama_adam_lr``); study
 use their own slug (``fig03_schematic``). Snakemake builds one rule per catalogue entry and requests
 exactly the figures that enabled studies can feed.
 
-A spec may narrow the studies it draws with a ``predicate`` on the study block, and may draw a second
-study beside its own: ``companion`` names a rule in :data:`COMPANIONS` that picks that study from the
-configuration; its datasets arrive as extra inputs ``companion_<name>`` (``companion_sweep``).
+A spec may narrow the studies it draws with a ``predicate`` on the study block, and may draw other
+studies beside its own: each of its ``companions`` names a role in :data:`COMPANIONS` that picks the
+study from the configuration; their datasets arrive as extra inputs ``<role>_<name>``
+(``adam_beta2_sweep``), in the order of ``companions``. A figure exists only where every companion has
+a study.
+
+LM studies are classified by what they are (model block, optimizer, swept hyperparameter; never by
+their name) into the paper's figure families: Llama-Adam β1/β2 sweeps (Figs 18–23), Llama-Muon
+(11–12), Llama-Dion bounded/proportional rank (24–26), GPT-2-Adam (27–30) and GPT-2-Muon (31–32). The
+generic figures (1, 6–10) go to Llama-Adam learning-rate studies and to LM studies of no family, so
+every study is drawn, and under one number only.
 """
 from __future__ import annotations
 
@@ -27,8 +35,82 @@ class FigureSpec:
     task: str | None = None    # two-layer task restriction (sphere / kindex)
     slug: str | None = None    # for study-independent figures
     predicate: Callable[[dict], bool] | None = None  # extra condition on the study block
-    companion: str | None = None  # key of COMPANIONS: a second study drawn beside this one
+    companions: tuple[str, ...] = ()  # roles of COMPANIONS: other studies drawn beside this one
 
+
+# ------------------------------------------------------------------ LM studies: what a study is
+
+def _block(study: dict) -> str | None:
+    return study.get("model", {}).get("block")
+
+
+def _optimizer(study: dict) -> str | None:
+    return study.get("optimizer", {}).get("name")
+
+
+def adam_like(study: dict) -> bool:
+    return _optimizer(study) in ("adam", "adamw")
+
+
+def muon(study: dict) -> bool:
+    return _optimizer(study) == "muon"
+
+
+def dion(study: dict, rank_rule: str) -> bool:
+    return _optimizer(study) == "dion" and study.get("optimizer", {}).get("rank_rule") == rank_rule
+
+
+def llama_adam_lr(study: dict) -> bool:
+    """Llama + Adam learning-rate sweep (paper §5.1; Figs 1, 6–10)."""
+    return _block(study) == "llama" and adam_like(study) and study.get("hp") == "lr"
+
+
+def llama_adam_beta1(study: dict) -> bool:
+    """Llama + Adam β1 sweep (paper Figs 18a, 19, 20)."""
+    return _block(study) == "llama" and adam_like(study) and study.get("hp") == "beta1"
+
+
+def llama_adam_beta2(study: dict) -> bool:
+    """Llama + Adam β2 sweep (paper Figs 18b, 21, 22)."""
+    return _block(study) == "llama" and adam_like(study) and study.get("hp") == "beta2"
+
+
+def llama_muon_lr(study: dict) -> bool:
+    """Llama + Muon learning-rate sweep (paper §5.2; Figs 11, 12)."""
+    return _block(study) == "llama" and muon(study) and study.get("hp") == "lr"
+
+
+def llama_dion_bounded_lr(study: dict) -> bool:
+    """Llama + Dion with rank min(128, n/2), learning-rate sweep (paper Figs 24, 26a)."""
+    return _block(study) == "llama" and dion(study, "bounded") and study.get("hp") == "lr"
+
+
+def llama_dion_proportional_lr(study: dict) -> bool:
+    """Llama + Dion with rank n/2, learning-rate sweep (paper Figs 25, 26b)."""
+    return _block(study) == "llama" and dion(study, "proportional") and study.get("hp") == "lr"
+
+
+def gpt2_adam_lr(study: dict) -> bool:
+    """GPT-2 + Adam learning-rate sweep (paper §5.4; Figs 27–30)."""
+    return _block(study) == "gpt2" and adam_like(study) and study.get("hp") == "lr"
+
+
+def gpt2_muon_lr(study: dict) -> bool:
+    """GPT-2 + Muon learning-rate sweep (paper §5.5; Figs 31, 32)."""
+    return _block(study) == "gpt2" and muon(study) and study.get("hp") == "lr"
+
+
+# LM studies with paper figures of their own (Llama-Adam LR has the generic ones)
+PAPER_FAMILIES = (llama_adam_beta1, llama_adam_beta2, llama_muon_lr, llama_dion_bounded_lr,
+                  llama_dion_proportional_lr, gpt2_adam_lr, gpt2_muon_lr)
+
+
+def generic_lm(study: dict) -> bool:
+    """LM studies that get the generic Figs 1, 6–10: Llama-Adam LR and any study of no paper family."""
+    return llama_adam_lr(study) or not any(family(study) for family in PAPER_FAMILIES)
+
+
+# --------------------------------------------------------------- two-layer studies, companions
 
 def plain_second_layer_lr(study: dict) -> bool:
     """Two-layer study with one learning rate for both layers (paper Fig 2 / 17a)."""
@@ -40,25 +122,49 @@ def layerwise_second_layer_lr(study: dict) -> bool:
     return not plain_second_layer_lr(study)
 
 
-def first_plain_twolayer(cfg: dict, study_name: str) -> str | None:
-    """The first enabled study of the same kind and task whose second_layer_lr_factor is 1."""
+def plain_twolayer_of(other: dict, study: dict) -> bool:
+    """``other`` is a two-layer study of ``study``'s kind and task with one learning rate."""
+    return (other["kind"] == study["kind"] and other.get("task") == study.get("task")
+            and plain_second_layer_lr(other))
+
+
+def _is(family: Callable[[dict], bool]) -> Callable[[dict, dict], bool]:
+    return lambda other, study: family(other)
+
+
+# role → whether a study (first argument) can be drawn beside ``study`` (second) in that role
+COMPANIONS: dict[str, Callable[[dict, dict], bool]] = {
+    "plain": plain_twolayer_of,
+    "adam_beta1": _is(llama_adam_beta1),
+    "adam_beta2": _is(llama_adam_beta2),
+    "dion_proportional": _is(llama_dion_proportional_lr),
+}
+
+
+def companion_study(cfg: dict, role: str, study_name: str) -> str | None:
+    """The first enabled study other than ``study_name`` that fits ``role`` beside it."""
     study = cfg["studies"][study_name]
     for name, other in cfg["studies"].items():
-        if (name != study_name and other.get("enabled", True) and other["kind"] == study["kind"]
-                and other.get("task") == study.get("task") and plain_second_layer_lr(other)):
+        if name != study_name and other.get("enabled", True) and COMPANIONS[role](other, study):
             return name
     return None
 
 
-COMPANIONS: dict[str, Callable[[dict, str], str | None]] = {
-    "plain_second_layer_lr": first_plain_twolayer,
-}
+def companion_studies(cfg: dict, spec: FigureSpec, study_name: str) -> dict[str, str] | None:
+    """role → study for every companion of ``spec`` (in order), or None where one has no study."""
+    found = {role: companion_study(cfg, role, study_name) for role in spec.companions}
+    return None if None in found.values() else found
+
+
+def coordcheck_enabled(study: dict) -> bool:
+    """LM study whose coordinate check is switched on (``coordcheck.enabled``)."""
+    return bool(study.get("coordcheck", {}).get("enabled", False))
 
 
 CATALOGUE: tuple[FigureSpec, ...] = (
     FigureSpec("fig01", "fig01_topk_vs_step", ("lm",), ("sweep",),
                "Cumulative top-k and residual linearised loss change against training step "
-               "(paper Fig 1).", needs_decomposition=True),
+               "(paper Fig 1).", needs_decomposition=True, predicate=generic_lm),
     FigureSpec("fig02", "fig02_kindex_sweep", ("twolayer",), ("sweep", "transfer"),
                "k-index model: validation MSE against Adam learning rate for every width, with the "
                "optimum per width (paper Fig 2).", task="kindex", predicate=plain_second_layer_lr),
@@ -72,23 +178,75 @@ CATALOGUE: tuple[FigureSpec, ...] = (
                "and log2 optimal learning rate against width with power-law fits (paper Fig 5).",
                task="sphere"),
     FigureSpec("fig06", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "Learning-rate sweep per width and scaling of the optimal loss (paper Fig 6)."),
+               "Learning-rate sweep per width and scaling of the optimal loss (paper Fig 6).",
+               predicate=generic_lm),
     FigureSpec("fig07", "fig07_linearization", ("lm",), ("sweep",),
                "EMA, iterate and EMA-linearised validation loss against step (paper Fig 7).",
-               needs_decomposition=True),
+               needs_decomposition=True, predicate=generic_lm),
     FigureSpec("fig08", "fig08_topk_curves", ("lm",), ("kappa", "sweep"),
                "Total, top-kappa and n_max top-kappa linearised loss change against the swept "
-               "hyperparameter (paper Fig 8).", needs_decomposition=True),
+               "hyperparameter (paper Fig 8).", needs_decomposition=True, predicate=generic_lm),
     FigureSpec("fig09", "fig09_residuals", ("lm",), ("kappa", "sweep"),
                "Residual loss curves at width n and at n_max near the top-kappa minimisers "
-               "(paper Fig 9).", needs_decomposition=True),
+               "(paper Fig 9).", needs_decomposition=True, predicate=generic_lm),
     FigureSpec("fig10", "fig10_kappa", ("lm",), ("kappa", "sweep"),
                "kappa-hat(n) against the swept hyperparameter, and the top-k profile phi_n^k against k "
-               "(paper Fig 10).", needs_decomposition=True),
+               "(paper Fig 10).", needs_decomposition=True, predicate=generic_lm),
+    FigureSpec("fig11", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
+               "Llama + Muon: learning-rate sweep per width and scaling of the optimal loss (paper Fig 11).",
+               predicate=llama_muon_lr),
+    FigureSpec("fig12", "fig12_topk_profile", ("lm",), ("kappa", "sweep"),
+               "Llama + Muon: top-k profile phi_n^k against k at one learning rate (paper Fig 12).",
+               needs_decomposition=True, predicate=llama_muon_lr),
     FigureSpec("fig17", "fig17_kindex_layerwise", ("twolayer",), ("sweep", "transfer"),
                "k-index model with one learning rate (a) and with the second-layer learning rate "
                "scaled (b) (paper Fig 17).", task="kindex", predicate=layerwise_second_layer_lr,
-               companion="plain_second_layer_lr"),
+               companions=("plain",)),
+    FigureSpec("fig18", "fig18_sweep_panels", ("lm",), ("sweep", "transfer"),
+               "Llama + Adam: beta1 (a) and beta2 (b) sweeps per width against (1-beta)^-1 (paper Fig 18).",
+               predicate=llama_adam_beta1, companions=("adam_beta2",)),
+    FigureSpec("fig19", "fig08_topk_curves", ("lm",), ("kappa", "sweep"),
+               "Llama + Adam beta1 sweep: decomposed loss curves as in Fig 8 (paper Fig 19).",
+               needs_decomposition=True, predicate=llama_adam_beta1),
+    FigureSpec("fig20", "fig09_residuals", ("lm",), ("kappa", "sweep"),
+               "Llama + Adam beta1 sweep: residual loss curves as in Fig 9 (paper Fig 20).",
+               needs_decomposition=True, predicate=llama_adam_beta1),
+    FigureSpec("fig21", "fig08_topk_curves", ("lm",), ("kappa", "sweep"),
+               "Llama + Adam beta2 sweep: decomposed loss curves as in Fig 8 (paper Fig 21).",
+               needs_decomposition=True, predicate=llama_adam_beta2),
+    FigureSpec("fig22", "fig09_residuals", ("lm",), ("kappa", "sweep"),
+               "Llama + Adam beta2 sweep: residual loss curves as in Fig 9 (paper Fig 22).",
+               needs_decomposition=True, predicate=llama_adam_beta2),
+    FigureSpec("fig23", "fig23_kappa_panels", ("lm",), ("kappa",),
+               "Llama + Adam: kappa-hat(n) for the learning-rate, beta1 and beta2 sweeps (paper Fig 23).",
+               needs_decomposition=True, predicate=llama_adam_lr, companions=("adam_beta1", "adam_beta2")),
+    FigureSpec("fig24", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
+               "Llama + Dion, bounded rank: sweep and scaling of the optimal loss (paper Fig 24).",
+               predicate=llama_dion_bounded_lr),
+    FigureSpec("fig25", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
+               "Llama + Dion, proportional rank: sweep and scaling of the optimal loss (paper Fig 25).",
+               predicate=llama_dion_proportional_lr),
+    FigureSpec("fig26", "fig12_topk_profile", ("lm",), ("kappa", "sweep"),
+               "Llama + Dion: top-k profiles for bounded (a) and proportional (b) rank (paper Fig 26).",
+               needs_decomposition=True, predicate=llama_dion_bounded_lr, companions=("dion_proportional",)),
+    FigureSpec("fig27", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
+               "GPT-2 + Adam: learning-rate sweep and scaling of the optimal loss (paper Fig 27).",
+               predicate=gpt2_adam_lr),
+    FigureSpec("fig28", "fig10_kappa", ("lm",), ("kappa", "sweep"),
+               "GPT-2 + Adam: kappa-hat(n) and the top-k profile phi_n^k (paper Fig 28).",
+               needs_decomposition=True, predicate=gpt2_adam_lr),
+    FigureSpec("fig29", "fig08_topk_curves", ("lm",), ("kappa", "sweep"),
+               "GPT-2 + Adam: decomposed loss curves as in Fig 8 (paper Fig 29).",
+               needs_decomposition=True, predicate=gpt2_adam_lr),
+    FigureSpec("fig30", "fig09_residuals", ("lm",), ("kappa", "sweep"),
+               "GPT-2 + Adam: residual loss curves as in Fig 9 (paper Fig 30).",
+               needs_decomposition=True, predicate=gpt2_adam_lr),
+    FigureSpec("fig31", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
+               "GPT-2 + Muon: learning-rate sweep and scaling of the optimal loss (paper Fig 31).",
+               predicate=gpt2_muon_lr),
+    FigureSpec("fig32", "fig32_topk_profiles", ("lm",), ("kappa", "sweep"),
+               "GPT-2 + Muon: top-k profiles at a small (left) and a near-optimal (right) learning rate "
+               "(paper Fig 32).", needs_decomposition=True, predicate=gpt2_muon_lr),
     FigureSpec("rates", "rates", ("lm", "twolayer"), ("transfer",),
                "Loss gap a_n, hyperparameter gap b_n and transfer gap c_n against width with fitted "
                "power laws and the sqrt(a_n) reference."),
@@ -101,6 +259,33 @@ CATALOGUE: tuple[FigureSpec, ...] = (
                "Optimal learning rate against width per scheme (log2 axes) with fitted exponents."),
     FigureSpec("compare_sweeps", "compare_sweeps", ("compare",), ("sweep", "transfer"),
                "Learning-rate sweep per width, one panel per scheme side by side (paper Fig 6a layout)."),
+    FigureSpec("fig13", "fig13_sweep_scaling", ("samplewise",), ("sweep", "transfer"),
+               "Image MLP + momentum SGD: learning-rate sweep per width (dashed: EMA-linearised loss) and "
+               "scaling of the optimal loss (paper Fig 13)."),
+    FigureSpec("fig14", "fig14_mci", ("samplewise",), ("samplewise",),
+               "Histogram of the Mean Component Index of the reference run, and the overlap of the hardest "
+               "and easiest examples across widths, averaged over seed pairs (paper Fig 14).",
+               needs_decomposition=True),
+    FigureSpec("fig15", "fig15_mci_examples", ("samplewise",), ("samplewise",),
+               "Validation examples with the lowest and highest MCI and their per-example components "
+               "psi_ij against j (paper Fig 15).", needs_decomposition=True),
+    FigureSpec("fig16", "fig16_subsets", ("samplewise",),
+               ("sweep_easy", "transfer_easy", "sweep_hard", "transfer_hard"),
+               "Learning-rate sweep and scaling re-evaluated on the easy (lowest-MCI) and hard "
+               "(highest-MCI) validation subsets (paper Fig 16).", needs_decomposition=True),
+    FigureSpec("fig33", "fig33_kappa", ("samplewise",), ("kappa", "sweep"),
+               "Image MLP: kappa-hat(n) against the learning rate, and the top-k profile phi_n^k against k "
+               "(paper Fig 33).", needs_decomposition=True),
+    FigureSpec("fig34", "fig34_topk_curves", ("samplewise",), ("kappa", "sweep"),
+               "Image MLP: total, top-kappa and n_max top-kappa linearised loss change against the learning "
+               "rate for a subset of widths (paper Fig 34).", needs_decomposition=True),
+    FigureSpec("fig35", "fig35_residuals", ("samplewise",), ("kappa", "sweep"),
+               "Image MLP: residual loss curves at width n and at n_max near the top-kappa minimisers for a "
+               "subset of widths (paper Fig 35).", needs_decomposition=True),
+    FigureSpec("coordcheck", "coordcheck", ("lm", "compare"), ("coordcheck",),
+               "Coordinate check: RMS of each layer group's output and of its change since "
+               "initialisation against width per parametrization, one line per step, with fitted slopes.",
+               predicate=coordcheck_enabled),
 )
 
 
@@ -118,11 +303,6 @@ def study_figures(study_name: str, study: dict) -> dict[str, FigureSpec]:
             continue
         out[f"{spec.figure_id}_{study_name}"] = spec
     return out
-
-
-def companion_study(cfg: dict, spec: FigureSpec, study_name: str) -> str | None:
-    """The study whose datasets a spec with a ``companion`` draws beside ``study_name``'s."""
-    return COMPANIONS[spec.companion](cfg, study_name) if spec.companion else None
 
 
 def plot_sources(module: str) -> list[str]:
@@ -157,8 +337,8 @@ def all_figures(cfg: dict, enabled_only: bool = True) -> dict[str, tuple[FigureS
         if enabled_only and not study.get("enabled", True):
             continue
         for stem, spec in study_figures(name, study).items():
-            # a figure that draws a companion study only exists where there is one
-            if enabled_only and spec.companion and companion_study(cfg, spec, name) is None:
+            # a figure that draws companion studies only exists where there are all of them
+            if enabled_only and companion_studies(cfg, spec, name) is None:
                 continue
             out[stem] = (spec, name)
     if enabled_only:

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .fig06_sweep_scaling import draw_sweep_panel
+from .panels import hp_x
 from .style import new_figure
 
 
@@ -19,7 +20,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         t = transfer.sel(param=p)
         draw_sweep_panel(ax, part, t)
         if "hp_transferred" in t and np.isfinite(float(t["hp_transferred"])):
-            ax.axvline(float(t["hp_transferred"]), color="grey", ls=":", lw=1.2)
+            ax.axvline(float(hp_x(sweep.attrs["hp"], t["hp_transferred"])), color="grey", ls=":", lw=1.2)
         ax.set_title(p)
     for ax in axes[1:]:
         ax.set_ylabel("")

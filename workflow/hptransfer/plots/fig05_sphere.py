@@ -15,19 +15,17 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .common import fit_params
 from .fig02_kindex_sweep import draw_sweep_panel
 from .panels import legend, readable_log_axis, star_handles, width_handles
-from .style import log2_axis, scaling_law_label, width_colors
-
-
-def fit_values(transfer: xr.Dataset, prefix: str, names: tuple[str, ...]) -> dict:
-    return {name: float(transfer[f"{prefix}_{name}"]) if f"{prefix}_{name}" in transfer else np.nan
-            for name in names}
+from .style import UNIDENTIFIED, log2_axis, scaling_law_label, width_colors
 
 
 def lr_law_label(law: dict) -> str:
-    if not all(np.isfinite(v) for v in law.values()):
+    if not all(np.isfinite(law[k]) for k in ("B", "beta", "D")):
         return r"$\log_2\eta^*$: fit unavailable"
+    if not law["identified"]:
+        return r"$\log_2\eta^*$: " + UNIDENTIFIED
     return (rf"$\log_2\eta^*$ = {law['D']:.2f} − {law['B']:.3g}·n$^{{-{law['beta']:.3f}}}$")
 
 
@@ -66,8 +64,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     ax = axd["loss"]
     _width_points(ax, tw, transfer["loss_star"].values, transfer["loss_star_lo"].values,
                   transfer["loss_star_hi"].values, used, colors)
-    fit = fit_values(transfer, "fit_opt", ("L_inf", "A", "alpha"))
-    if all(np.isfinite(v) for v in fit.values()):
+    fit = fit_params(transfer, "fit_opt", ("L_inf", "A", "alpha"))
+    if all(np.isfinite(fit[k]) for k in ("L_inf", "A", "alpha")):
         ax.plot(fine, fit["L_inf"] + fit["A"] * fine ** (-fit["alpha"]), "-", color="black", lw=1.2,
                 label=scaling_law_label(fit, r"$\phi^*_n$"))
     else:
@@ -79,8 +77,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     ax = axd["lr"]
     _width_points(ax, tw, transfer["nu_star"].values, transfer["nu_star_lo"].values,
                   transfer["nu_star_hi"].values, used, colors)
-    law = fit_values(transfer, "lr_law", ("B", "beta", "D"))
-    if all(np.isfinite(v) for v in law.values()):
+    law = fit_params(transfer, "lr_law", ("B", "beta", "D"))
+    if all(np.isfinite(law[k]) for k in ("B", "beta", "D")):
         ax.plot(fine, law["D"] - law["B"] * fine ** (-law["beta"]), "-", color="black", lw=1.2,
                 label=lr_law_label(law))
     else:

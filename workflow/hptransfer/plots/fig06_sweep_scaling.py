@@ -4,12 +4,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..analysis import hp_value
-from .style import (EDGE_STAR, STAR, hp_label, log2_axis, new_figure, scaling_law_label, width_colors)
-
-
-def fit_of(transfer: xr.Dataset, prefix: str) -> dict:
-    return {k: float(transfer[f"{prefix}_{k}"]) for k in ("L_inf", "A", "alpha")}
+from .common import fit_params
+from .panels import hp_x, nu_x, star
+from .style import hp_label, log2_axis, new_figure, scaling_law_label, width_colors
 
 
 def power_law(n: np.ndarray, fit: dict) -> np.ndarray:
@@ -17,23 +14,23 @@ def power_law(n: np.ndarray, fit: dict) -> np.ndarray:
 
 
 def draw_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, metric: str | None = None) -> None:
-    """Final loss against the swept hyperparameter, one colour per width, seed std as error bars,
-    the interpolant as a thin line and the optimum as a star (hollow on a grid edge)."""
+    """Final loss against the swept hyperparameter (at :func:`~.panels.hp_x`: the value itself for a
+    learning rate, (1-β)^-1 for a momentum), one colour per width, seed std as error bars, the
+    interpolant as a thin line and the optimum as a star (hollow on a grid edge)."""
     hp = sweep.attrs["hp"]
     metric = metric or sweep.attrs.get("metric", "final_loss_ema")
     colors = width_colors(sweep["width"].values)
+    x = hp_x(hp, sweep[hp].values)
     for width in sweep["width"].values:
         loss = sweep[metric].sel(width=width)
         mean, std = loss.mean("seed"), loss.std("seed")
-        x = sweep[hp].values
         ax.errorbar(x, mean, yerr=std, color=colors[width], marker="o", ms=4, lw=1.5, capsize=2,
                     label=f"n = {int(width)}")
         t = transfer.sel(width=width)
         if "loss_curve" in transfer:
-            ax.plot(hp_value(hp, transfer["nu_fine"].values), t["loss_curve"].values, color=colors[width],
+            ax.plot(nu_x(transfer["nu_fine"].values), t["loss_curve"].values, color=colors[width],
                     lw=0.6, alpha=0.6)
-        star = EDGE_STAR if bool(t["at_edge"]) else STAR
-        ax.scatter([float(t["hp_star"])], [float(t["loss_star"])], **star)
+        star(ax, float(nu_x(t["nu_star"])), float(t["loss_star"]), bool(t["at_edge"]))
     log2_axis(ax, "x")
     ax.set_xlabel(hp_label(hp))
     ax.set_ylabel("final EMA validation loss")
@@ -44,7 +41,8 @@ def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
     """Optimal loss against width along ν*(n) and along the reference width's optimum, with fits."""
     widths = transfer["width"].values.astype(float)
     fine = np.geomspace(widths.min(), widths.max(), 100)
-    fit_opt, fit_tr = fit_of(transfer, "fit_opt"), fit_of(transfer, "fit_transfer")
+    names = ("L_inf", "A", "alpha")
+    fit_opt, fit_tr = fit_params(transfer, "fit_opt", names), fit_params(transfer, "fit_transfer", names)
     ref = transfer["nu_transferred"].attrs.get("long_name", "").split("nu*(")[-1].rstrip(")")
     ax.plot(widths, transfer["loss_star"], "o", color="tab:blue", label=f"at ν*(n): {scaling_law_label(fit_opt)}")
     ax.plot(widths, transfer["loss_transferred"], "^", color="tab:orange",

@@ -54,7 +54,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     colors = width_colors(widths + [n_max])
     blues, purples = shades("Blues", len(widths)), shades("Purples", len(widths))
 
-    fig, (left, right) = new_figure(2, settings=settings, width_per=5.0, height=4.0, sharey=True)
+    # x shared too: where every width failed, the right panel has no data to set its log axis from
+    fig, (left, right) = new_figure(2, settings=settings, width_per=5.0, height=4.0, sharex=True, sharey=True)
     edge = False
     for i, n in enumerate(widths):
         k = kappa.sel(width=n)

@@ -78,6 +78,18 @@ def draw_profile_panel(ax, sweep: xr.Dataset, kappa: xr.Dataset, value: float, c
     ax.set_ylabel(r"$\phi_n^k$ ($\Delta$loss of the top-k part)")
 
 
+def width_legend_handles(widths: list[int], colors: dict, failed=(), n_max: int | None = None) -> list:
+    """One entry per width, × and ": FAIL" where Algorithm 1 failed; n_max labelled (∞)."""
+    return [Line2D([], [], color=colors[n], marker="x" if n in failed else "o", ms=5, lw=1.5,
+                   label=width_label(n, n_max) + (": FAIL" if n in failed else "")) for n in widths]
+
+
+def kappa_marker_handle(hp: str) -> Line2D:
+    """Legend entry for the κ̂(n) circles on the profile curves."""
+    return Line2D([], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=0.9,
+                  label=r"$\hat\kappa(n)$ at this " + hp)
+
+
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     kappa, sweep = inputs["kappa"], inputs["sweep"]
     hp = sweep.attrs["hp"]
@@ -90,11 +102,6 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     left.set_title(r"(a) $\hat\kappa(n)$ from Algorithm 1")
     draw_profile_panel(right, sweep, kappa, value, colors, k_max, bool(settings.get("log_k", False)))
     right.set_title(f"(b) top-k profile at {hp} = {value:.3g}")
-    n_max = max(widths)
-    handles = [Line2D([], [], color=colors[n], marker="x" if n in failed else "o", ms=5, lw=1.5,
-                      label=width_label(n, n_max) + (": FAIL" if n in failed else "")) for n in widths]
-    handles.append(Line2D([], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=0.9,
-                          label=r"$\hat\kappa(n)$ at this " + hp))
-    figure_legend(fig, handles)
+    figure_legend(fig, width_legend_handles(widths, colors, failed, max(widths)) + [kappa_marker_handle(hp)])
     fig.suptitle(f"{sweep.attrs.get('study', '')}: truncation and top-k profile", fontsize=11)
     return fig

@@ -2,8 +2,8 @@
 (the companion study, = Fig 2) and (b) the second-layer learning rate scaled by the study's
 ``second_layer_lr_factor`` (1/50 in the paper), side by side on a shared loss axis.
 
-Inputs: ``sweep``/``transfer`` of this (layer-wise) study and ``companion_sweep``/
-``companion_transfer`` of the plain study (catalogue companion ``plain_second_layer_lr``).
+Inputs: ``sweep``/``transfer`` of this (layer-wise) study and ``plain_sweep``/``plain_transfer`` of
+the plain study (catalogue companion ``plain``).
 Settings: ``ylim`` [lo, hi], ``width_in`` / ``height_in``.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _factor_text(factor: float) -> str:
 
 
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
-    plain = inputs["companion_sweep"], inputs["companion_transfer"]
+    plain = inputs["plain_sweep"], inputs["plain_transfer"]
     layerwise = inputs["sweep"], inputs["transfer"]
     widths = np.union1d(plain[0]["width"].values, layerwise[0]["width"].values)
     colors = width_colors(widths)

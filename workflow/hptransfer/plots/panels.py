@@ -57,6 +57,11 @@ def star_handles(edge: bool) -> list:
     return handles
 
 
+def panel_label(index: int, count: int = 2) -> str:
+    """"(a) ", "(b) ", … for the panels of a figure with more than one, "" otherwise."""
+    return f"({chr(ord('a') + index)}) " if count > 1 else ""
+
+
 def width_label(width: int, n_max: int | None = None) -> str:
     return f"n = {int(width)}" + (" (∞)" if n_max is not None and int(width) == int(n_max) else "")
 

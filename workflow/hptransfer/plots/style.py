@@ -41,9 +41,15 @@ def log2_axis(ax, axis: str = "x") -> None:
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 
 
+# legend text for a fit whose exponent sits on a bound (transfer.nc ``*_identified`` false)
+UNIDENTIFIED = "no power law over these widths (exponent at its bound)"
+
+
 def scaling_law_label(fit: dict, what: str = "L") -> str:
     if not fit or not np.isfinite(fit.get("alpha", np.nan)):
         return f"{what}: fit unavailable"
+    if not fit.get("identified", True):
+        return f"{what}: {UNIDENTIFIED}"
     return f"{what} = {fit['L_inf']:.3f} + {fit['A']:.3g}·n$^{{-{fit['alpha']:.2f}}}$"
 
 

@@ -1,0 +1,29 @@
+"""Paper Fig 18: the Llama-Adam β1 (a) and β2 (b) sweeps side by side — the sweep panel of Fig 6 for
+this study and then each companion study, x = (1-β)^-1 on a log2 axis (paper.md §5.1).
+
+Settings: ``ylim`` [lo, hi] (shared loss axis), ``width_in`` / ``height_in``.
+"""
+from __future__ import annotations
+
+import xarray as xr
+from matplotlib.figure import Figure
+
+from .common import study_inputs
+from .fig06_sweep_scaling import draw_sweep_panel
+from .panels import panel_label
+from .style import new_figure
+
+
+def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
+    groups = study_inputs(inputs, ("sweep", "transfer"))
+    fig, axes = new_figure(len(groups), settings=settings, width_per=4.6, height=3.8, sharey=True,
+                           squeeze=False)
+    for i, (ax, group) in enumerate(zip(axes[0], groups)):
+        draw_sweep_panel(ax, group["sweep"], group["transfer"])
+        sweep = group["sweep"]
+        ax.set_title(f"{panel_label(i, len(groups))}{sweep.attrs.get('study', '')}: {sweep.attrs['hp']} sweep")
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    if "ylim" in settings:
+        axes[0][0].set_ylim(*settings["ylim"])
+    return fig

@@ -1,0 +1,43 @@
+# Sample-wise study (paper §4.6, §5.6): its runs go through the `train` rule and `collect`; here the
+# MCI analyses (histogram, easy/hard subsets, overlaps) and the transfer analysis of each subset.
+from hptransfer.config import samplewise_outputs, samplewise_reference_keys
+from hptransfer.data.images import data_files as image_data_files
+
+STUDY_OUTPUTS["samplewise"] = lambda name: samplewise_outputs(CFG, name)
+
+
+rule samplewise:
+    input:
+        sweep="results/studies/{study}/sweep.nc",
+        # the reference run is picked among these (reference width and seed; every LR unless set)
+        runs=lambda wc: [run_owner(CFG, k).path for k in samplewise_reference_keys(CFG, wc.study)],
+        data=lambda wc: image_data_files(CFG["studies"][wc.study]["dataset"]),
+    output:
+        samplewise="results/studies/{study}/samplewise.nc",
+        sweep_easy="results/studies/{study}/sweep_easy.nc",
+        sweep_hard="results/studies/{study}/sweep_hard.nc",
+    params:
+        study=lambda wc: CFG["studies"][wc.study],
+    log:
+        "results/logs/studies/{study}/samplewise.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/samplewise.py"
+
+
+rule transfer_subset:
+    input:
+        "results/studies/{study}/sweep_{subset}.nc",
+    output:
+        "results/studies/{study}/transfer_{subset}.nc",
+    wildcard_constraints:
+        subset="easy|hard",
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
+    log:
+        "results/logs/studies/{study}/transfer_{subset}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/transfer.py"
