@@ -317,12 +317,17 @@ def run_config(cfg: dict, key: RunKey) -> dict:
     model["depth"] = model_depth(s["model"], key.width)
     model["base_depth"] = s["model"]["base_depth"] or s["model"]["depth"]
     del model["depth_rule"]
+    data = {"corpus": copy.deepcopy(cfg["corpora"][s["corpus"]]) | {"name": s["corpus"]}}
+    return data | {"model": model} | _training_settings(cfg, s, key)
+
+
+def _training_settings(cfg: dict, s: dict, key: RunKey) -> dict:
+    """The part of a run config every kind of run shares: parametrization, optimizer with the swept
+    value applied, seed, training, EMA and decomposition settings."""
     optimizer = copy.deepcopy(s["optimizer"])
     value = grid_value(s, key.value)
     apply_hp(optimizer, key.hp, value)
     return {
-        "corpus": copy.deepcopy(cfg["corpora"][s["corpus"]]) | {"name": s["corpus"]},
-        "model": model,
         "parametrization": {"name": key.param, **copy.deepcopy(cfg["parametrizations"][key.param])},
         "optimizer": optimizer,
         "hp": key.hp,
@@ -340,21 +345,7 @@ def samplewise_run_config(cfg: dict, key: RunKey) -> dict:
     dataset = {k: copy.deepcopy(v) for k, v in s["dataset"].items() if v is not None}
     model = {"width": key.width, "base_width": s["model"]["base_width"], "init_std": s["model"]["init_std"],
              "depth": 1, "base_depth": 1}
-    optimizer = copy.deepcopy(s["optimizer"])
-    value = grid_value(s, key.value)
-    apply_hp(optimizer, key.hp, value)
-    return {
-        "dataset": dataset,
-        "model": model,
-        "parametrization": {"name": key.param, **copy.deepcopy(cfg["parametrizations"][key.param])},
-        "optimizer": optimizer,
-        "hp": key.hp,
-        "hp_value": value,
-        "seed": key.seed,
-        "training": copy.deepcopy(s["training"]),
-        "ema": copy.deepcopy(s["ema"]),
-        "decomposition": copy.deepcopy(s["decomposition"]),
-    }
+    return {"dataset": dataset, "model": model} | _training_settings(cfg, s, key)
 
 
 def coordcheck_block(study: dict) -> dict:
