@@ -82,6 +82,14 @@ BAD = [
      "parametrizations.t.roles.bogus", "unknown key"),
     (_set("parametrizations", {"t": {"roles": {"hidden": {"lr": {"adamw": 1.0}}}}}),
      "parametrizations.t.roles.hidden.lr.adamw", "unknown key"),
+    # the tiny study trains 30 steps and records no intermediate analysis step
+    (_set("studies.S.analysis", {"step": 20}), "studies.llama_adam_lr.analysis.step",
+     "add it to studies.llama_adam_lr.decomposition.analysis_steps"),
+    (_set("studies.S.analysis", {"step": 31}), "studies.llama_adam_lr.analysis.step",
+     "after the end of training (training.steps = 30)"),
+    (_set("studies.S.analysis", {"kappa": {"analysis_step": 20}}),
+     "studies.llama_adam_lr.analysis.kappa.analysis_step", "not recorded by the runs"),
+    (_set("studies.S.analysis", {"step": 0}), "studies.llama_adam_lr.analysis.step", "minimum"),
 ]
 
 
@@ -108,6 +116,19 @@ def test_all_problems_reported_at_once():
     cfg = raw_config({"widths": [0], "training": {"bogus": 1}})
     msg = _error(cfg)
     assert "studies.s.widths[0]" in msg and "studies.s.training.bogus" in msg
+
+
+def test_analysis_step_recorded_or_final_is_valid():
+    load_config(raw_config({"decomposition": {"analysis_steps": [20]}, "analysis": {"step": 20}}))
+    load_config(raw_config({"analysis": {"step": 30, "kappa": {"analysis_step": 30}}}))
+
+
+def test_analysis_step_is_for_language_model_studies_only():
+    cfg = raw_config()
+    cfg["studies"]["sphere"] = {"kind": "twolayer", "task": "sphere", "grid": [0.01], "widths": [8],
+                                "seeds": [0], "analysis": {"step": 10}}
+    msg = _error(cfg)
+    assert "studies.sphere.analysis.step: only language-model studies" in msg
 
 
 def test_adam_beta_grid_must_be_below_one():

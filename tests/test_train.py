@@ -17,6 +17,8 @@ import torch
 import xarray as xr
 
 from conftest import raw_config, tiny_run_config
+from hptransfer.analysis.kappa import analyze_kappa
+from hptransfer.analysis.transfer import analyze_transfer
 from hptransfer.collect import collect_study
 from hptransfer.config import load_config, run_config, study_run_keys
 from hptransfer.data.corpus import load_token_arrays
@@ -401,7 +403,7 @@ def test_adam_and_adamw_differ_only_with_weight_decay(tiny_corpus, tmp_path):
 def sweep_runs(tiny_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     study = {"grid": [0.01, 1000.0], "widths": [16, 32], "seeds": [0, 1], "training": {"steps": 12},
-             "decomposition": {"topk": [4, 8]}}
+             "decomposition": {"topk": [4, 8], "analysis_steps": [6]}}
     cfg = load_config(raw_config(study))
     paths = []
     for key in study_run_keys(cfg, "s"):
@@ -458,3 +460,36 @@ def test_collect_is_order_independent_and_complete(sweep_runs, tmp_path):
     xr.testing.assert_identical(a, b)
     with pytest.raises(ValueError, match="no run for"):
         collect_study(paths[1:], "s", cfg["studies"]["s"])
+
+
+def test_analysis_step_makes_the_loss_there_the_metric_of_every_analysis(sweep_runs):
+    cfg, paths = sweep_runs
+    study = copy.deepcopy(cfg["studies"]["s"])
+    study["analysis"] = {"step": 6, "bootstrap": {"n": 20}}
+    sweep = collect_study(paths, "s", study)
+    assert sweep.attrs["metric"] == "loss_ema_at_step" and sweep.attrs["analysis_step"] == 6
+    at_step = sweep.loss_ema_at_step
+    assert at_step.dims == ("width", "lr", "seed")
+    np.testing.assert_array_equal(at_step.sel(lr=0.01).values,
+                                  sweep.loss_val_ema.sel(lr=0.01, eval_step=6).values)
+    assert not np.array_equal(at_step.sel(lr=0.01).values, sweep.final_loss_ema.sel(lr=0.01).values)
+    assert at_step.sel(lr=1000.0).isnull().all()  # diverged runs stay diverged at any step
+
+    transfer = analyze_transfer(sweep, study["analysis"])
+    assert transfer.attrs["metric"] == "loss_ema_at_step" and transfer.attrs["analysis_step"] == 6
+    np.testing.assert_allclose(transfer.loss_mean.sel(lr=0.01).values,
+                               at_step.sel(lr=0.01).mean("seed").values)
+    kappa = analyze_kappa(sweep, study["analysis"])
+    assert kappa.attrs["analysis_step"] == "6"
+    np.testing.assert_allclose(float(kappa.phi_max.sel(width=16, lr=0.01)),
+                               float(sweep.phi_k.sel(width=32, lr=0.01, analysis_step=6, k=32).mean("seed")))
+    assert float(kappa.phi_max.sel(width=16, lr=0.01)) != pytest.approx(
+        float(sweep.phi_k.sel(width=32, lr=0.01, k=32).isel(analysis_step=-1).mean("seed")))
+
+
+def test_analysis_step_the_runs_did_not_record_is_an_error(sweep_runs):
+    cfg, paths = sweep_runs
+    study = copy.deepcopy(cfg["studies"]["s"])
+    study["analysis"] = {"step": 11}  # not an EMA sample point of these runs
+    with pytest.raises(ValueError, match=r"analysis.step 11: .*decomposition.analysis_steps"):
+        collect_study(paths, "s", study)

@@ -51,7 +51,27 @@ def collect_study(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Da
         ds = ds.squeeze("param", drop=False)
     ds.attrs = {"study": study, "hp": hp, "metric": "final_loss_ema", "kind": study_cfg["kind"],
                 "config": json.dumps(study_cfg, sort_keys=True, default=float)}
-    return ds
+    step = study_cfg.get("analysis", {}).get("step")
+    return ds if step is None else with_metric_at_step(ds, int(step))
+
+
+def with_metric_at_step(sweep: xr.Dataset, step: int) -> xr.Dataset:
+    """Make the EMA validation loss at ``step`` the metric every analysis and figure reads.
+
+    The paper analyses GPT-2 + Adam at step 2860 of ≈3815 (its Figs 27-30). A run that diverged at
+    any point counts as diverged, as it does for the final loss: its hyperparameter is not a choice
+    one could train with to the end.
+    """
+    if step not in sweep["eval_step"].values:
+        raise ValueError(f"analysis.step {step}: the runs recorded no EMA validation loss there "
+                         f"(recorded steps end at {int(sweep['eval_step'].max())}); list it in "
+                         "decomposition.analysis_steps")
+    loss = sweep["loss_val_ema"].sel(eval_step=step, drop=True)
+    sweep["loss_ema_at_step"] = loss.where(~sweep["diverged"]).assign_attrs(
+        long_name=f"validation loss of the EMA weights at step {step} (NaN if the run diverged)",
+        units=sweep["loss_val_ema"].attrs.get("units", ""))
+    sweep.attrs.update(metric="loss_ema_at_step", analysis_step=step)
+    return sweep
 
 
 def run_key(ds: xr.Dataset, hp: str) -> tuple:

@@ -165,12 +165,16 @@ def _check_references(cfg: dict) -> None:
                                     f"(defined: {', '.join(cfg['parametrizations'])})")
             problems += _width_problems(f"{where}.widths", study["widths"], study["model"])
             problems += _coordcheck_problems(cfg, f"{where}.coordcheck", study)
+            problems += _analysis_step_problems(where, study)
             if study["hp"] != "lr" and study["hp"] in ("beta1", "beta2", "momentum"):
                 bad = [v for v in study["grid"] if v >= 1]
                 if bad:
                     problems.append(f"  {where}.grid: {study['hp']} values must be < 1, got {bad}")
             if study["kind"] == "compare" and len(study["parametrizations"]) < 2:
                 problems.append(f"  {where}.parametrizations: a compare study needs at least two")
+        elif study.get("analysis", {}).get("step") is not None:
+            problems.append(f"  {where}.analysis.step: only language-model studies record the loss at "
+                            f"intermediate steps (this study is of kind {study['kind']!r})")
         if study["kind"] == "samplewise":
             problems += _samplewise_problems(cfg, where, study)
     if problems:
@@ -185,6 +189,25 @@ def _width_problems(where: str, widths: list[int], model: dict) -> list[str]:
         elif (w // model["heads"]) % 2:
             problems.append(f"  {where}[{i}]: width {w} gives an odd head dimension "
                             f"{w // model['heads']} (rotary embeddings need it even)")
+    return problems
+
+
+def _analysis_step_problems(where: str, study: dict) -> list[str]:
+    """A step the analysis reads must be one the runs record: the end of training or one of
+    ``decomposition.analysis_steps``."""
+    end, recorded = study["training"]["steps"], set(study["decomposition"]["analysis_steps"])
+    named = {"analysis.step": study["analysis"].get("step"),
+             "analysis.kappa.analysis_step": study["analysis"].get("kappa", {}).get("analysis_step")}
+    problems = []
+    for key, step in named.items():
+        if step is None or step == end:
+            continue
+        if step > end:
+            problems.append(f"  {where}.{key}: step {step} is after the end of training "
+                            f"(training.steps = {end})")
+        elif step not in recorded:
+            problems.append(f"  {where}.{key}: step {step} is not recorded by the runs; add it to "
+                            f"{where}.decomposition.analysis_steps")
     return problems
 
 

@@ -96,6 +96,9 @@ def _training(s: dict) -> list[str]:
     d = s.get("decomposition", {})
     if d.get("enabled"):
         out.append(f"decomposition top-k {_values(d['topk'])}")
+    step = s.get("analysis", {}).get("step")
+    if step is not None:
+        out.append(f"analysed at step {step}")
     return out
 
 

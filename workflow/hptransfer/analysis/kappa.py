@@ -376,10 +376,13 @@ def kappa_config(cfg: dict | None) -> dict:
     """The Algorithm 1 settings from a study's ``analysis`` block.
 
     They may sit in its ``kappa`` sub-block (as in the config schema) or at the top level; the
-    sub-block wins. Other keys (the transfer analysis settings) are ignored.
+    sub-block wins. The study's ``step`` (the step the whole analysis reads) sets ``analysis_step``
+    unless one of those names it. Other keys (the transfer analysis settings) are ignored.
     """
     cfg = dict(cfg or {})
     merged = {key: cfg[key] for key in KAPPA_KEYS if key in cfg}
+    if cfg.get("step") is not None:  # the study's analysis step, unless the kappa block names its own
+        merged["analysis_step"] = cfg["step"]
     merged.update({key: value for key, value in dict(cfg.get("kappa") or {}).items()
                    if key in KAPPA_KEYS})
     return merged

@@ -283,6 +283,7 @@ def _analyze_transfer_single(sweep: xr.Dataset, cfg: dict) -> xr.Dataset:
     _log_edges(widths, opt["at_edge"], hp)
     ds.attrs.update(
         study=sweep.attrs.get("study", ""), hp=hp, metric=metric, coordinate=nu_units,
+        analysis_step=sweep.attrs.get("analysis_step", "last"),
         interpolant=INTERPOLANT, bootstrap=json.dumps(cfg["bootstrap"], sort_keys=True),
         bootstrap_method="percentile bootstrap over seeds (resampled with replacement)",
         interval_level=level, infinity=cfg["infinity"], reference_width=ref_width,

@@ -14,7 +14,7 @@ def power_law(n: np.ndarray, fit: dict) -> np.ndarray:
 
 
 def draw_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, metric: str | None = None) -> None:
-    """Final loss against the swept hyperparameter (at :func:`~.panels.hp_x`: the value itself for a
+    """The study's loss (final, or at its ``analysis.step``) against the swept hyperparameter (at :func:`~.panels.hp_x`: the value itself for a
     learning rate, (1-β)^-1 for a momentum), one colour per width, seed std as error bars, the
     interpolant as a thin line and the optimum as a star (hollow on a grid edge)."""
     hp = sweep.attrs["hp"]
@@ -33,8 +33,13 @@ def draw_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, metric: str | 
         star(ax, float(nu_x(t["nu_star"])), float(t["loss_star"]), bool(t["at_edge"]))
     log2_axis(ax, "x")
     ax.set_xlabel(hp_label(hp))
-    ax.set_ylabel("final EMA validation loss")
+    ax.set_ylabel(loss_axis_label(sweep))
     ax.legend(title="width", ncols=1)
+
+
+def loss_axis_label(sweep: xr.Dataset) -> str:
+    step = sweep.attrs.get("analysis_step")
+    return "final EMA validation loss" if step is None else f"EMA validation loss at step {int(step)}"
 
 
 def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
