@@ -254,6 +254,7 @@ def test_samplewise_config_defaults_and_run_config():
     ({"optimizer": {"name": "muon"}}, "studies.s.optimizer.name"),
     ({"dataset": {"source": "mnist"}}, "studies.s.dataset.source"),
     ({"decomposition": {"max_comps": 3}}, "studies.s.decomposition.max_comps"),
+    ({"parametrizations": ["nope"]}, "studies.s.parametrizations: unknown table 'nope'"),
 ])
 def test_bad_samplewise_config_names_the_key(study, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

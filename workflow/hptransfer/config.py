@@ -159,10 +159,7 @@ def _check_references(cfg: dict) -> None:
             if study["corpus"] not in cfg["corpora"]:
                 problems.append(f"  {where}.corpus: unknown corpus {study['corpus']!r} "
                                 f"(defined: {', '.join(cfg['corpora'])})")
-            for p in study["parametrizations"]:
-                if p not in cfg["parametrizations"]:
-                    problems.append(f"  {where}.parametrizations: unknown table {p!r} "
-                                    f"(defined: {', '.join(cfg['parametrizations'])})")
+            problems += _table_problems(cfg, f"{where}.parametrizations", study["parametrizations"])
             problems += _width_problems(f"{where}.widths", study["widths"], study["model"])
             problems += _coordcheck_problems(cfg, f"{where}.coordcheck", study)
             problems += _analysis_step_problems(where, study)
@@ -179,6 +176,11 @@ def _check_references(cfg: dict) -> None:
             problems += _samplewise_problems(cfg, where, study)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def _table_problems(cfg: dict, where: str, names: list[str]) -> list[str]:
+    return [f"  {where}: unknown table {p!r} (defined: {', '.join(cfg['parametrizations'])})"
+            for p in names if p not in cfg["parametrizations"]]
 
 
 def _width_problems(where: str, widths: list[int], model: dict) -> list[str]:
@@ -213,8 +215,7 @@ def _analysis_step_problems(where: str, study: dict) -> list[str]:
 
 def _coordcheck_problems(cfg: dict, where: str, study: dict) -> list[str]:
     cc = coordcheck_block(study)
-    problems = [f"  {where}.parametrizations: unknown table {p!r} (defined: {', '.join(cfg['parametrizations'])})"
-                for p in cc["parametrizations"] or [] if p not in cfg["parametrizations"]]
+    problems = _table_problems(cfg, f"{where}.parametrizations", cc["parametrizations"] or [])
     if cc["widths"]:
         problems += _width_problems(f"{where}.widths", cc["widths"], study["model"])
     elif cc["enabled"] and len(study["widths"]) < 2:
@@ -225,11 +226,7 @@ def _coordcheck_problems(cfg: dict, where: str, study: dict) -> list[str]:
 def _samplewise_problems(cfg: dict, where: str, study: dict) -> list[str]:
     from .data.images import missing_files
 
-    problems = []
-    for p in study["parametrizations"]:
-        if p not in cfg["parametrizations"]:
-            problems.append(f"  {where}.parametrizations: unknown table {p!r} "
-                            f"(defined: {', '.join(cfg['parametrizations'])})")
+    problems = _table_problems(cfg, f"{where}.parametrizations", study["parametrizations"])
     dataset = study["dataset"]
     if dataset["source"] == "cifar10":
         if not dataset.get("path"):
