@@ -28,3 +28,14 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# `snakemake --cores all study_<name>` runs one study of the config (its runs, analyses and figures)
+for _name in enabled_studies(CFG):
+
+    rule:
+        name:
+            f"study_{_name}"
+        input:
+            study_targets(_name),
+        localrule: True

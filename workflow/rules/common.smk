@@ -78,12 +78,19 @@ def corpus_files(corpus):
     return [f"{corpus_dir(corpus)}/{name}" for name in ("meta.json", "train.bin", "val.bin")]
 
 
+def figure_files(stems):
+    return [f"results/figures/{stem}.{ext}" for stem in stems for ext in ("pdf", "png")]
+
+
+def study_targets(name):
+    """One study's datasets and the figures it owns (`snakemake study_<name>` builds just these)."""
+    owned = [stem for stem, (_, owner) in all_figures(CFG).items() if owner == name]
+    return STUDY_OUTPUTS[CFG["studies"][name]["kind"]](name) + figure_files(owned)
+
+
 def all_targets():
-    targets = []
-    for name, study in enabled_studies(CFG).items():
-        targets += STUDY_OUTPUTS[study["kind"]](name)
-    targets += [f"results/figures/{stem}.{ext}" for stem in all_figures(CFG) for ext in ("pdf", "png")]
-    return targets
+    targets = [t for name in enabled_studies(CFG) for t in study_targets(name)]
+    return targets + figure_files(stem for stem, (_, owner) in all_figures(CFG).items() if owner is None)
 
 
 def lm_outputs(name):
