@@ -591,21 +591,57 @@ def test_catalogue_classifies_by_the_study_block_not_the_name():
     assert _figure_ids(stems, "anything") == GENERIC_LM  # no β companions: no Fig 23
 
 
-def test_catalogue_companions_resolve_in_order_and_need_every_study():
+def test_catalogue_companions_resolve_in_order_and_skip_disabled_studies():
     lr, b1, b2 = _lm("llama", "adam", "lr"), _lm("llama", "adam", "beta1"), _lm("llama", "adam", "beta2")
     cfg = _cfg(b2=b2, lr=lr, b1=b1, other_b2=b2)
     spec, study = catalogue.all_figures(cfg)["fig23_lr"]
     assert catalogue.companion_studies(cfg, spec, study) == {"adam_beta1": "b1", "adam_beta2": "b2"}
     assert list(catalogue.companion_studies(cfg, spec, study)) == list(spec.companions)
     assert catalogue.companion_studies(cfg, catalogue.all_figures(cfg)["fig18_b1"][0], "b1") == {"adam_beta2": "b2"}
-    # a disabled companion leaves the next that fits; none at all and the figure is not requested
+    # one owner per partial figure: the β2 studies are panels of fig18_b1/fig23_lr, not figures of their own
+    assert not {"fig18_b2", "fig18_other_b2", "fig23_b1", "fig23_b2"} & set(catalogue.all_figures(cfg))
+    # a disabled companion leaves the next that fits
     cfg = _cfg(b2=dict(b2, enabled=False), lr=lr, b1=b1, other_b2=b2)
     assert catalogue.companion_studies(cfg, spec, "lr") == {"adam_beta1": "b1", "adam_beta2": "other_b2"}
-    cfg = _cfg(lr=lr, b1=b1)
-    assert catalogue.companion_studies(cfg, spec, "lr") is None
-    assert "fig23_lr" not in catalogue.all_figures(cfg) and "fig18_b1" not in catalogue.all_figures(cfg)
-    assert {"fig23_lr", "fig18_b1"} <= set(catalogue.all_figures(cfg, enabled_only=False))
-    assert {"fig19_b1", "fig20_b1"} <= set(catalogue.all_figures(cfg))
+
+
+def _partial_figures(cfg: dict) -> dict[str, dict[str, str]]:
+    """stem → companions drawn beside its owner, for the partial figures (18, 23, 26) of ``cfg``."""
+    return {stem: catalogue.companion_studies(cfg, spec, owner)
+            for stem, (spec, owner) in catalogue.all_figures(cfg).items() if spec.partial}
+
+
+def test_catalogue_partial_figures_draw_the_panels_that_have_a_study():
+    lr, b1, b2 = _lm("llama", "adam", "lr"), _lm("llama", "adam", "beta1"), _lm("llama", "adam", "beta2")
+    # no β2 sweep: Fig 18 is the β1 panel alone and Fig 23 shows the LR and β1 panels
+    assert _partial_figures(_cfg(lr=lr, b1=b1)) == {"fig18_b1": {}, "fig23_lr": {"adam_beta1": "b1"}}
+    # no β1 sweep: the β2 study owns Fig 18; Fig 23's LR panel is Fig 10's, so β2 is drawn beside it
+    assert _partial_figures(_cfg(b2=b2, lr=lr)) == {"fig18_b2": {}, "fig23_lr": {"adam_beta2": "b2"}}
+    # the LR study alone: its κ̂ panel is already Fig 10, so there is no Fig 23
+    assert _partial_figures(_cfg(lr=lr)) == {}
+    # no LR study: the first β study owns Fig 23, in panel order (β1 before β2) whatever the config order
+    assert _partial_figures(_cfg(b2=b2, b1=b1)) == {"fig18_b1": {"adam_beta2": "b2"},
+                                                    "fig23_b1": {"adam_beta2": "b2"}}
+    # two β2 studies and nothing else: the first listed owns both figures
+    assert _partial_figures(_cfg(b2=b2, other_b2=b2)) == {"fig18_b2": {}, "fig23_b2": {}}
+    # a disabled study draws no panel
+    assert _partial_figures(_cfg(b2=b2, b1=dict(b1, enabled=False))) == {"fig18_b2": {}, "fig23_b2": {}}
+    # settings of every figure a study could own stay valid, enabled or not
+    assert {"fig18_b2", "fig23_b2"} <= set(catalogue.all_figures(_cfg(b1=b1, b2=b2), enabled_only=False))
+
+
+def test_catalogue_partial_dion_profiles_and_strict_kindex_pair():
+    bounded = _lm("llama", "dion", "lr", rank_rule="bounded")
+    proportional = _lm("llama", "dion", "lr", rank_rule="proportional")
+    assert _partial_figures(_cfg(p=proportional)) == {"fig26_p": {}}
+    assert _partial_figures(_cfg(b=bounded)) == {"fig26_b": {}}
+    assert _partial_figures(_cfg(p=proportional, b=bounded)) == {"fig26_b": {"dion_proportional": "p"}}
+    # Fig 17 compares two k-index studies: without the plain one it is not drawn (the plain one
+    # alone is Fig 2)
+    plain = {"kind": "twolayer", "task": "kindex"}
+    layer = {"kind": "twolayer", "task": "kindex", "second_layer_lr_factor": 0.02}
+    assert not any(s.startswith("fig17") for s in catalogue.all_figures(_cfg(layer=layer)))
+    assert not any(s.startswith("fig17") for s in catalogue.all_figures(_cfg(plain=plain)))
 
 
 def test_study_inputs_split_own_and_companion_datasets_in_order():

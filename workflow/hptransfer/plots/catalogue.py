@@ -8,7 +8,9 @@ A spec may narrow the studies it draws with a ``predicate`` on the study block, 
 studies beside its own: each of its ``companions`` names a role in :data:`COMPANIONS` that picks the
 study from the configuration; their datasets arrive as extra inputs ``<role>_<name>``
 (``adam_beta2_sweep``), in the order of ``companions``. A figure exists only where every companion has
-a study.
+a study, unless the spec is ``partial``: then it is drawn from the panels that have a study, and the
+first of them owns it (a β2 sweep without a β1 sweep still gets its Fig 18 panel, as
+``fig18_<β2 study>``).
 
 LM studies are classified by what they are (model block, optimizer, swept hyperparameter; never by
 their name) into the paper's figure families: Llama-Adam β1/β2 sweeps (Figs 18–23), Llama-Muon
@@ -36,6 +38,8 @@ class FigureSpec:
     slug: str | None = None    # for study-independent figures
     predicate: Callable[[dict], bool] | None = None  # extra condition on the study block
     companions: tuple[str, ...] = ()  # roles of COMPANIONS: other studies drawn beside this one
+    partial: bool = False      # drawn from whichever of its panels (own, companions) have a study
+    lead_elsewhere: bool = False  # its own panel is another figure's too: not drawn alone
 
 
 # ------------------------------------------------------------------ LM studies: what a study is
@@ -150,10 +154,39 @@ def companion_study(cfg: dict, role: str, study_name: str) -> str | None:
     return None
 
 
+def _lead_role(spec: FigureSpec, study: dict) -> int | None:
+    """Which panel of ``spec`` ``study`` draws: 0 for its own (the predicate), i for companion i-1."""
+    if spec.predicate is None or spec.predicate(study):
+        return 0
+    if spec.partial:
+        for i, role in enumerate(spec.companions, start=1):
+            if COMPANIONS[role](study, study):
+                return i
+    return None
+
+
 def companion_studies(cfg: dict, spec: FigureSpec, study_name: str) -> dict[str, str] | None:
-    """role → study for every companion of ``spec`` (in order), or None where one has no study."""
-    found = {role: companion_study(cfg, role, study_name) for role in spec.companions}
+    """role → study for the companions drawn beside ``study_name`` (in order), or None where one has
+    no study. A partial figure draws the companions after the owner's own panel that have a study."""
+    roles = spec.companions[_lead_role(spec, cfg["studies"][study_name]) or 0:]
+    found = {role: companion_study(cfg, role, study_name) for role in roles}
+    if spec.partial:
+        return {role: name for role, name in found.items() if name is not None}
     return None if None in found.values() else found
+
+
+def _draws_partial_figure(cfg: dict, spec: FigureSpec, study_name: str) -> bool:
+    """Whether ``study_name`` owns its partial figure: every study of the figure's own panel does;
+    where none is enabled, the first study of the first companion panel that has one. A figure whose
+    own panel is also drawn elsewhere (``lead_elsewhere``) needs a companion beside it."""
+    mine = _lead_role(spec, cfg["studies"][study_name])
+    if mine == 0:
+        return not spec.lead_elsewhere or bool(companion_studies(cfg, spec, study_name))
+    order = list(cfg["studies"])
+    rivals = [(_lead_role(spec, other), order.index(name)) for name, other in cfg["studies"].items()
+              if name != study_name and other.get("enabled", True)
+              and f"{spec.figure_id}_{name}" in study_figures(name, other)]
+    return all(rival > (mine, order.index(study_name)) for rival in rivals)
 
 
 def coordcheck_enabled(study: dict) -> bool:
@@ -204,7 +237,7 @@ CATALOGUE: tuple[FigureSpec, ...] = (
                companions=("plain",)),
     FigureSpec("fig18", "fig18_sweep_panels", ("lm",), ("sweep", "transfer"),
                "Llama + Adam: beta1 (a) and beta2 (b) sweeps per width against (1-beta)^-1 (paper Fig 18).",
-               predicate=llama_adam_beta1, companions=("adam_beta2",)),
+               predicate=llama_adam_beta1, companions=("adam_beta2",), partial=True),
     FigureSpec("fig19", "fig08_topk_curves", ("lm",), ("kappa", "sweep"),
                "Llama + Adam beta1 sweep: decomposed loss curves as in Fig 8 (paper Fig 19).",
                needs_decomposition=True, predicate=llama_adam_beta1),
@@ -219,7 +252,8 @@ CATALOGUE: tuple[FigureSpec, ...] = (
                needs_decomposition=True, predicate=llama_adam_beta2),
     FigureSpec("fig23", "fig23_kappa_panels", ("lm",), ("kappa",),
                "Llama + Adam: kappa-hat(n) for the learning-rate, beta1 and beta2 sweeps (paper Fig 23).",
-               needs_decomposition=True, predicate=llama_adam_lr, companions=("adam_beta1", "adam_beta2")),
+               needs_decomposition=True, predicate=llama_adam_lr, companions=("adam_beta1", "adam_beta2"),
+               partial=True, lead_elsewhere=True),
     FigureSpec("fig24", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
                "Llama + Dion, bounded rank: sweep and scaling of the optimal loss (paper Fig 24).",
                predicate=llama_dion_bounded_lr),
@@ -228,7 +262,8 @@ CATALOGUE: tuple[FigureSpec, ...] = (
                predicate=llama_dion_proportional_lr),
     FigureSpec("fig26", "fig12_topk_profile", ("lm",), ("kappa", "sweep"),
                "Llama + Dion: top-k profiles for bounded (a) and proportional (b) rank (paper Fig 26).",
-               needs_decomposition=True, predicate=llama_dion_bounded_lr, companions=("dion_proportional",)),
+               needs_decomposition=True, predicate=llama_dion_bounded_lr, companions=("dion_proportional",),
+               partial=True),
     FigureSpec("fig27", "fig06_sweep_scaling", ("lm",), ("sweep", "transfer"),
                "GPT-2 + Adam: learning-rate sweep and scaling of the optimal loss (paper Fig 27).",
                predicate=gpt2_adam_lr),
@@ -299,7 +334,7 @@ def study_figures(study_name: str, study: dict) -> dict[str, FigureSpec]:
             continue
         if spec.task and study.get("task") != spec.task:
             continue
-        if spec.predicate is not None and not spec.predicate(study):
+        if _lead_role(spec, study) is None:
             continue
         out[f"{spec.figure_id}_{study_name}"] = spec
     return out
@@ -337,8 +372,10 @@ def all_figures(cfg: dict, enabled_only: bool = True) -> dict[str, tuple[FigureS
         if enabled_only and not study.get("enabled", True):
             continue
         for stem, spec in study_figures(name, study).items():
-            # a figure that draws companion studies only exists where there are all of them
-            if enabled_only and companion_studies(cfg, spec, name) is None:
+            # a figure that draws companion studies only exists where there are all of them, and a
+            # partial one once, owned by the study of its first panel
+            if enabled_only and (companion_studies(cfg, spec, name) is None
+                                 or spec.partial and not _draws_partial_figure(cfg, spec, name)):
                 continue
             out[stem] = (spec, name)
     if enabled_only:

@@ -31,5 +31,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     axes[0][0].autoscale(axis="y")  # over every panel: each draw fixed the range of its own κ̂ alone
     axes[0][0].set_ylim(bottom=0)
     figure_legend(fig, width_legend_handles(widths, colors, failed))
-    fig.suptitle(r"truncation $\hat\kappa(n)$ from Algorithm 1 per swept hyperparameter", fontsize=11)
+    # one panel (a partial figure) is too narrow for the long title
+    per_hp = " per swept hyperparameter" if len(kappas) > 1 else ""
+    fig.suptitle(rf"truncation $\hat\kappa(n)$ from Algorithm 1{per_hp}", fontsize=11)
     return fig
