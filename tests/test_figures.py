@@ -125,6 +125,13 @@ RF_CONFIG = {"psi2_curves": [4, 8, 16], "psi2_rates": [4, 8, 16, 32, 64],
              "simulation": {"d": 20, "n_draws": 2, "psi2": [4.0], "lam": [0.2, 0.4], "seed": 0}}
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every figure a test drew is closed after it, passed or failed."""
+    yield
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def datasets() -> dict[str, xr.Dataset]:
     lm = lm_sweep()
@@ -198,71 +205,59 @@ def curves(ax) -> list:
 def test_fig02_one_panel_with_a_curve_and_star_per_width(datasets):
     sweep = datasets["kindex_sweep"]
     fig = draw("fig02_kindex_sweep", inputs_for("fig02_kindex_sweep", datasets))
-    try:
-        (ax,) = fig.get_axes()
-        assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
-        assert len(curves(ax)) == sweep.sizes["width"]
-        assert n_stars(ax) == sweep.sizes["width"]
-        assert "MSE" in ax.get_ylabel()
-    finally:
-        plt.close(fig)
+    (ax,) = fig.get_axes()
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
+    assert len(curves(ax)) == sweep.sizes["width"]
+    assert n_stars(ax) == sweep.sizes["width"]
+    assert "MSE" in ax.get_ylabel()
 
 
 def test_fig17_two_panels_plain_and_layerwise(datasets):
     fig = draw("fig17_kindex_layerwise", inputs_for("fig17_kindex_layerwise", datasets))
-    try:
-        axes = fig.get_axes()
-        assert len(axes) == 2
-        a, b = axes
-        assert a.get_title().startswith("(a) kindex") and b.get_title().startswith("(b) kindex_layerwise")
-        assert "/ 50" in b.get_title()
-        for ax in axes:
-            assert len(curves(ax)) == 4 and n_stars(ax) == 4
-        assert a.get_shared_y_axes().joined(a, b)
-        assert len(fig.legends) == 1
-    finally:
-        plt.close(fig)
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    a, b = axes
+    assert a.get_title().startswith("(a) kindex") and b.get_title().startswith("(b) kindex_layerwise")
+    assert "/ 50" in b.get_title()
+    for ax in axes:
+        assert len(curves(ax)) == 4 and n_stars(ax) == 4
+    assert a.get_shared_y_axes().joined(a, b)
+    assert len(fig.legends) == 1
 
 
 def test_fig04_risk_panel_and_three_gap_panels(datasets):
     rf = datasets["rf"]
     fig = draw("fig04_rf_ridge", inputs_for("fig04_rf_ridge", datasets))
-    try:
-        axes = fig.get_axes()
-        assert len(axes) == 4
-        risk, gaps = axes[0], axes[1:]
-        shown = int(rf["in_curves"].sum())  # the finite curves plus ψ2 = ∞
-        assert len(curves(risk)) == shown
-        assert [line.get_linestyle() for line in curves(risk)][-1] == "--"  # ∞ dashed, last
-        assert n_stars(risk) == shown
-        labels = [t.get_text() for t in risk.get_legend().get_texts()]
-        assert any(t.startswith("simulation") for t in labels)
-        for ax, guide in zip(gaps, ("d/n", "d/n", "(d/n)²")):
-            assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-            texts = [t.get_text() for t in ax.get_legend().get_texts()]
-            assert any(guide in t for t in texts) and any("fitted slope -" in t for t in texts)
-    finally:
-        plt.close(fig)
+    axes = fig.get_axes()
+    assert len(axes) == 4
+    risk, gaps = axes[0], axes[1:]
+    shown = int(rf["in_curves"].sum())  # the finite curves plus ψ2 = ∞
+    assert len(curves(risk)) == shown
+    assert [line.get_linestyle() for line in curves(risk)][-1] == "--"  # ∞ dashed, last
+    assert n_stars(risk) == shown
+    labels = [t.get_text() for t in risk.get_legend().get_texts()]
+    assert any(t.startswith("simulation") for t in labels)
+    for ax, guide in zip(gaps, ("d/n", "d/n", "(d/n)²")):
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any(guide in t for t in texts) and any("fitted slope -" in t for t in texts)
 
 
 def test_fig05_sweep_and_two_scaling_panels_with_fits(datasets):
     sweep, transfer = datasets["sphere_sweep"], datasets["sphere_transfer"]
     assert np.isfinite(float(transfer["fit_opt_alpha"])) and np.isfinite(float(transfer["lr_law_beta"]))
     fig = draw("fig05_sphere", inputs_for("fig05_sphere", datasets))
-    try:
-        axes = fig.get_axes()
-        assert len(axes) == 3
-        sweep_ax, loss_ax, lr_ax = axes
-        assert sweep_ax.get_yscale() == "log" and sweep_ax.get_xscale() == "log"
-        assert len(curves(sweep_ax)) == sweep.sizes["width"] and n_stars(sweep_ax) == sweep.sizes["width"]
-        assert len(sweep_ax.collections) >= sweep.sizes["width"]  # the seed bands
-        loss_text = loss_ax.get_legend().get_texts()[0].get_text()
-        lr_text = lr_ax.get_legend().get_texts()[0].get_text()
-        assert f"{float(transfer['fit_opt_alpha']):.2f}" in loss_text
-        assert f"{float(transfer['lr_law_beta']):.3f}" in lr_text
-        assert len(curves(loss_ax)) == 1 and len(curves(lr_ax)) == 1  # the fitted laws
-    finally:
-        plt.close(fig)
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    sweep_ax, loss_ax, lr_ax = axes
+    assert sweep_ax.get_yscale() == "log" and sweep_ax.get_xscale() == "log"
+    assert len(curves(sweep_ax)) == sweep.sizes["width"] and n_stars(sweep_ax) == sweep.sizes["width"]
+    assert len(sweep_ax.collections) >= sweep.sizes["width"]  # the seed bands
+    loss_text = loss_ax.get_legend().get_texts()[0].get_text()
+    lr_text = lr_ax.get_legend().get_texts()[0].get_text()
+    assert f"{float(transfer['fit_opt_alpha']):.2f}" in loss_text
+    assert f"{float(transfer['lr_law_beta']):.3f}" in lr_text
+    assert len(curves(loss_ax)) == 1 and len(curves(lr_ax)) == 1  # the fitted laws
 
 
 @pytest.mark.parametrize("failed", [False, True])
@@ -270,20 +265,17 @@ def test_fig08_total_and_topk_curves(datasets, failed):
     kappa = datasets["kappa_failed" if failed else "kappa"]
     n_small = kappa.sizes["width"]
     fig = draw("fig08_topk_curves", inputs_for("fig08_topk_curves", datasets, failed))
-    try:
-        left, right = fig.get_axes()
-        assert len(curves(left)) == n_small + 1  # every n < n_max plus n_max (∞)
-        assert any("(∞)" in t.get_text() for t in left.get_legend().get_texts())
-        assert n_stars(left) == n_small + 1
-        ok = n_small - int(kappa["failed"].sum())
-        styles = [line.get_linestyle() for line in curves(right)]
-        assert styles.count("-") == ok and styles.count("--") == ok
-        assert n_stars(right) == 2 * ok
-        if failed:
-            assert any("FAIL" in t.get_text() for t in right.get_legend().get_texts())
-        assert left.get_shared_y_axes().joined(left, right)
-    finally:
-        plt.close(fig)
+    left, right = fig.get_axes()
+    assert len(curves(left)) == n_small + 1  # every n < n_max plus n_max (∞)
+    assert any("(∞)" in t.get_text() for t in left.get_legend().get_texts())
+    assert n_stars(left) == n_small + 1
+    ok = n_small - int(kappa["failed"].sum())
+    styles = [line.get_linestyle() for line in curves(right)]
+    assert styles.count("-") == ok and styles.count("--") == ok
+    assert n_stars(right) == 2 * ok
+    if failed:
+        assert any("FAIL" in t.get_text() for t in right.get_legend().get_texts())
+    assert left.get_shared_y_axes().joined(left, right)
 
 
 @pytest.mark.parametrize("module", ["fig08_topk_curves", "fig09_residuals", "fig10_kappa"])
@@ -294,36 +286,27 @@ def test_decomposition_figures_draw_when_algorithm1_failed_at_every_width(datase
     for name in ("phi_n_kappa", "phi_max_kappa", "residual_n", "residual_max"):
         kappa[name][:] = np.nan
     fig = draw(module, {"kappa": kappa, "sweep": datasets["lm_sweep"]})
-    try:
-        fig.canvas.draw()  # log axes without data raised here
-        texts = [t.get_text() for ax in fig.get_axes() for t in
-                 [*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else [])]]
-        texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
-        assert sum("FAIL" in t for t in texts) >= 1
-    finally:
-        plt.close(fig)
+    fig.canvas.draw()  # log axes without data raised here
+    texts = [t.get_text() for ax in fig.get_axes() for t in
+             [*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else [])]]
+    texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert sum("FAIL" in t for t in texts) >= 1
 
 
 def test_fig09_residuals_clipped_near_the_topk_minimisers(datasets):
     kappa = datasets["kappa"]
     fig = draw("fig09_residuals", inputs_for("fig09_residuals", datasets))
-    try:
-        left, right = fig.get_axes()
-        for ax in (left, right):
-            assert len(curves(ax)) == kappa.sizes["width"]
-        lo, hi = left.get_xlim()
-        grid = kappa["lr"].values
-        assert lo > grid[0] * 0.99 or hi < grid[-1] * 1.01 or len(grid) <= 5
-        # y-range at least as tall as the top-κ curves' range in the window (Fig 8 scale)
-        assert np.diff(left.get_ylim())[0] > 0
-    finally:
-        plt.close(fig)
+    left, right = fig.get_axes()
+    for ax in (left, right):
+        assert len(curves(ax)) == kappa.sizes["width"]
+    lo, hi = left.get_xlim()
+    grid = kappa["lr"].values
+    assert lo > grid[0] * 0.99 or hi < grid[-1] * 1.01 or len(grid) <= 5
+    # y-range at least as tall as the top-κ curves' range in the window (Fig 8 scale)
+    assert np.diff(left.get_ylim())[0] > 0
     fig = draw("fig09_residuals", inputs_for("fig09_residuals", datasets), {"xlim": [2 ** -9.6, 2 ** -7.4]})
-    try:
-        lo, hi = fig.get_axes()[0].get_xlim()
-        assert lo <= 2 ** -9.6 and hi >= 2 ** -7.4 and hi < 2 ** -7.0
-    finally:
-        plt.close(fig)
+    lo, hi = fig.get_axes()[0].get_xlim()
+    assert lo <= 2 ** -9.6 and hi >= 2 ** -7.4 and hi < 2 ** -7.0
 
 
 @pytest.mark.parametrize("failed", [False, True])
@@ -331,21 +314,18 @@ def test_fig10_kappa_and_topk_profile(datasets, failed):
     kappa = datasets["kappa_failed" if failed else "kappa"]
     sweep = datasets["lm_sweep"]
     fig = draw("fig10_kappa", inputs_for("fig10_kappa", datasets, failed), {"lr": 2 ** -8.5, "k_max": 40})
-    try:
-        left, right = fig.get_axes()
-        ok = kappa.sizes["width"] - int(kappa["failed"].sum())
-        assert len([ln for ln in left.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
-        if failed:
-            assert any(ln.get_marker() == "x" for ln in left.get_lines())
-            assert any("FAIL" in t.get_text() for t in left.texts)
-            assert any("FAIL" in t.get_text() for t in fig.legends[0].get_texts())
-        profiles = curves(right)
-        assert len(profiles) == sweep.sizes["width"]
-        for line, n in zip(profiles, sweep["width"].values):
-            assert np.max(line.get_xdata()) == min(int(n), 40)  # k runs to min(n, k_max)
-        assert "0.00276" in right.get_title()  # the nearest grid point to 2^-8.5
-    finally:
-        plt.close(fig)
+    left, right = fig.get_axes()
+    ok = kappa.sizes["width"] - int(kappa["failed"].sum())
+    assert len([ln for ln in left.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
+    if failed:
+        assert any(ln.get_marker() == "x" for ln in left.get_lines())
+        assert any("FAIL" in t.get_text() for t in left.texts)
+        assert any("FAIL" in t.get_text() for t in fig.legends[0].get_texts())
+    profiles = curves(right)
+    assert len(profiles) == sweep.sizes["width"]
+    for line, n in zip(profiles, sweep["width"].values):
+        assert np.max(line.get_xdata()) == min(int(n), 40)  # k runs to min(n, k_max)
+    assert "0.00276" in right.get_title()  # the nearest grid point to 2^-8.5
 
 
 def test_fig10_default_lr_is_the_reference_optimum(datasets):
@@ -353,25 +333,19 @@ def test_fig10_default_lr_is_the_reference_optimum(datasets):
 
     sweep = datasets["lm_sweep"]
     fig = draw("fig10_kappa", inputs_for("fig10_kappa", datasets))
-    try:
-        assert f"{chosen_hp_value(sweep, {}):.3g}" in fig.get_axes()[1].get_title()
-    finally:
-        plt.close(fig)
+    assert f"{chosen_hp_value(sweep, {}):.3g}" in fig.get_axes()[1].get_title()
 
 
 def test_fig12_one_profile_panel_with_a_curve_per_width(datasets):
     sweep = datasets["lm_sweep"]
     fig = draw("fig12_topk_profile", inputs_for("fig12_topk_profile", datasets), {"lr": 2 ** -8.5, "k_max": 40})
-    try:
-        (ax,) = fig.get_axes()
-        profiles = curves(ax)
-        assert len(profiles) == sweep.sizes["width"]
-        for line, n in zip(profiles, sweep["width"].values):
-            assert np.max(line.get_xdata()) == min(int(n), 40)
-        assert ax.get_title() == "lm_syn: lr = 0.00276"  # one panel: no (a)
-        assert len(fig.legends) == 1
-    finally:
-        plt.close(fig)
+    (ax,) = fig.get_axes()
+    profiles = curves(ax)
+    assert len(profiles) == sweep.sizes["width"]
+    for line, n in zip(profiles, sweep["width"].values):
+        assert np.max(line.get_xdata()) == min(int(n), 40)
+    assert ax.get_title() == "lm_syn: lr = 0.00276"  # one panel: no (a)
+    assert len(fig.legends) == 1
 
 
 def test_fig26_profiles_of_the_study_and_its_companion(datasets):
@@ -380,13 +354,10 @@ def test_fig26_profiles_of_the_study_and_its_companion(datasets):
     inputs = {"kappa": datasets["kappa"], "sweep": datasets["lm_sweep"],
               "dion_proportional_kappa": other["kappa"], "dion_proportional_sweep": other["sweep"]}
     fig = draw("fig12_topk_profile", inputs)
-    try:
-        a, b = fig.get_axes()
-        assert a.get_title().startswith("(a) lm_syn") and b.get_title().startswith("(b) lm_proportional")
-        for ax in (a, b):
-            assert len(curves(ax)) == datasets["lm_sweep"].sizes["width"]
-    finally:
-        plt.close(fig)
+    a, b = fig.get_axes()
+    assert a.get_title().startswith("(a) lm_syn") and b.get_title().startswith("(b) lm_proportional")
+    for ax in (a, b):
+        assert len(curves(ax)) == datasets["lm_sweep"].sizes["width"]
 
 
 def test_fig32_profiles_at_a_small_and_a_near_optimal_learning_rate(datasets):
@@ -395,56 +366,44 @@ def test_fig32_profiles_at_a_small_and_a_near_optimal_learning_rate(datasets):
     sweep = datasets["lm_sweep"]
     grid = sweep["lr"].values
     fig = draw("fig32_topk_profiles", inputs_for("fig32_topk_profiles", datasets))
-    try:
-        a, b = fig.get_axes()
-        assert a.get_title().endswith(f"lr = {grid[0]:.3g}")
-        assert b.get_title().endswith(f"lr = {chosen_hp_value(sweep, {}):.3g}")
-        assert len(curves(a)) == len(curves(b)) == sweep.sizes["width"]
-    finally:
-        plt.close(fig)
+    a, b = fig.get_axes()
+    assert a.get_title().endswith(f"lr = {grid[0]:.3g}")
+    assert b.get_title().endswith(f"lr = {chosen_hp_value(sweep, {}):.3g}")
+    assert len(curves(a)) == len(curves(b)) == sweep.sizes["width"]
     fig = draw("fig32_topk_profiles", inputs_for("fig32_topk_profiles", datasets), {"lr": [1e-9, 1.0]})
-    try:
-        a, b = fig.get_axes()
-        assert a.get_title().endswith(f"lr = {grid[0]:.3g}") and b.get_title().endswith(f"lr = {grid[-1]:.3g}")
-    finally:
-        plt.close(fig)
+    a, b = fig.get_axes()
+    assert a.get_title().endswith(f"lr = {grid[0]:.3g}") and b.get_title().endswith(f"lr = {grid[-1]:.3g}")
 
 
 def test_fig18_beta_sweeps_plot_against_the_averaging_window(datasets):
     fig = draw("fig18_sweep_panels", inputs_for("fig18_sweep_panels", datasets))
-    try:
-        axes = fig.get_axes()
-        assert len(axes) == 2
-        for ax, hp in zip(axes, ("beta1", "beta2")):
-            sweep = datasets[f"{hp}_sweep"]
-            assert ax.get_title().endswith(f"lm_{hp}: {hp} sweep")
-            assert ax.get_xscale() == "log" and "(1-\\beta" in ax.get_xlabel()
-            x = np.concatenate([line.get_xdata() for line in curves(ax)])
-            assert x.min() >= 2 ** 1.5 * 0.999 and x.max() <= 2 ** 4.5 * 1.001  # (1-β)^-1, not β
-            assert len(curves(ax)) == 2 * sweep.sizes["width"]  # seed means and interpolant
-            assert n_stars(ax) == sweep.sizes["width"]
-            stars = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if isinstance(c, PathCollection)])
-            assert np.all(stars > 2 ** 1.5 * 0.999)
-        assert axes[0].get_title().startswith("(a)") and axes[1].get_title().startswith("(b)")
-    finally:
-        plt.close(fig)
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    for ax, hp in zip(axes, ("beta1", "beta2")):
+        sweep = datasets[f"{hp}_sweep"]
+        assert ax.get_title().endswith(f"lm_{hp}: {hp} sweep")
+        assert ax.get_xscale() == "log" and "(1-\\beta" in ax.get_xlabel()
+        x = np.concatenate([line.get_xdata() for line in curves(ax)])
+        assert x.min() >= 2 ** 1.5 * 0.999 and x.max() <= 2 ** 4.5 * 1.001  # (1-β)^-1, not β
+        assert len(curves(ax)) == 2 * sweep.sizes["width"]  # seed means and interpolant
+        assert n_stars(ax) == sweep.sizes["width"]
+        stars = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if isinstance(c, PathCollection)])
+        assert np.all(stars > 2 ** 1.5 * 0.999)
+    assert axes[0].get_title().startswith("(a)") and axes[1].get_title().startswith("(b)")
 
 
 def test_fig23_kappa_for_the_learning_rate_and_both_beta_sweeps(datasets):
     fig = draw("fig23_kappa_panels", inputs_for("fig23_kappa_panels", datasets))
-    try:
-        axes = fig.get_axes()
-        assert len(axes) == 3
-        kappas = [datasets["kappa"], datasets["beta1_kappa"], datasets["beta2_kappa"]]
-        for ax, kappa, label in zip(axes, kappas, ("(a) lm_syn", "(b) lm_beta1", "(c) lm_beta2")):
-            assert ax.get_title().startswith(label)
-            ok = kappa.sizes["width"] - int(kappa["failed"].sum())
-            assert len([ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
-        assert axes[0].get_shared_y_axes().joined(axes[0], axes[2])
-        assert axes[0].get_ylim()[0] == 0 and axes[0].get_ylim()[1] >= max(float(k["kappa"].max()) for k in kappas)
-        assert len(fig.legends) == 1
-    finally:
-        plt.close(fig)
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    kappas = [datasets["kappa"], datasets["beta1_kappa"], datasets["beta2_kappa"]]
+    for ax, kappa, label in zip(axes, kappas, ("(a) lm_syn", "(b) lm_beta1", "(c) lm_beta2")):
+        assert ax.get_title().startswith(label)
+        ok = kappa.sizes["width"] - int(kappa["failed"].sum())
+        assert len([ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
+    assert axes[0].get_shared_y_axes().joined(axes[0], axes[2])
+    assert axes[0].get_ylim()[0] == 0 and axes[0].get_ylim()[1] >= max(float(k["kappa"].max()) for k in kappas)
+    assert len(fig.legends) == 1
 
 
 # ---------------------------------------------------------------------------- rendering, files

@@ -119,6 +119,29 @@ def test_adding_one_learning_rate_adds_exactly_its_runs(smoke_run, tmp_path):
     assert "prepare_data" not in jobs
 
 
+@pytest.mark.slow
+def test_changing_one_figure_module_redraws_only_that_figure(smoke_run, tmp_path):
+    work = clone_run(smoke_run, tmp_path / "w")
+    module = work / "workflow/hptransfer/plots/fig07_linearization.py"
+    module.write_text(module.read_text() + "\n# a change to this figure's code alone\n")
+    assert dry_run_jobs(work, "--configfile", SMOKE) == {"figure_fig07": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_adding_one_width_adds_its_runs_and_redoes_that_study_alone(smoke_run, tmp_path):
+    work = clone_run(smoke_run, tmp_path / "w")
+    cfg = load_yaml(work / SMOKE)
+    study = cfg["studies"]["llama_adam_lr"]
+    study["widths"] = study["widths"] + [48]
+    changed = write_config(work / "changed.yaml", cfg)
+    jobs = dry_run_jobs(work, "--configfile", str(changed))
+    assert jobs.pop("train") == len(study["grid"]) * len(study["seeds"])
+    assert {jobs.pop(rule) for rule in ("collect", "transfer", "kappa", "summary", "all")} == {1}
+    # figures of llama_adam_lr, each once; the comparison (its own widths), sphere and rf untouched
+    assert jobs and all(rule.startswith("figure_") and n == 1 for rule, n in jobs.items())
+    assert not {"figure_fig03", "figure_fig04", "figure_fig05", "compare", "figure_compare_sweeps"} & set(jobs)
+
+
 @pytest.mark.parametrize("preset", ["workflow/presets/paper.yaml", "workflow/presets/workstation.yaml"])
 def test_large_presets_build_their_dag_with_the_expected_job_counts(workdir, preset):
     cfg = load_config(read_config_file(REPO / preset))
