@@ -26,7 +26,7 @@ from hptransfer.analysis import analyze_kappa, analyze_transfer  # noqa: E402
 from hptransfer.io import write_dataset  # noqa: E402
 from hptransfer.plots import catalogue  # noqa: E402
 from hptransfer.plots.render import render_figure  # noqa: E402
-from hptransfer.plots.style import figure_style  # noqa: E402
+from hptransfer.plots.style import UNIDENTIFIED, figure_style, scaling_law_label  # noqa: E402
 from hptransfer.synthetic.rf import rf_study  # noqa: E402
 
 BOOTSTRAP = {"bootstrap": {"n": 40, "level": 0.9, "seed": 0}}
@@ -601,6 +601,19 @@ def test_catalogue_partial_dion_profiles_and_strict_kindex_pair():
     layer = {"kind": "twolayer", "task": "kindex", "second_layer_lr_factor": 0.02}
     assert not any(s.startswith("fig17") for s in catalogue.all_figures(_cfg(layer=layer)))
     assert not any(s.startswith("fig17") for s in catalogue.all_figures(_cfg(plain=plain)))
+
+
+def test_scaling_law_label_shows_the_exponent_and_its_standard_error():
+    from hptransfer.plots.common import fit_params
+
+    transfer = xr.Dataset({"fit_opt_L_inf": 3.1, "fit_opt_A": 2.0, "fit_opt_alpha": 0.74,
+                           "fit_opt_alpha_se": 0.05, "fit_opt_identified": True})
+    fit = fit_params(transfer, "fit_opt", ("L_inf", "A", "alpha"))
+    assert fit["alpha_se"] == 0.05 and np.isnan(fit["A_se"])
+    assert scaling_law_label(fit) == r"L = 3.100 + 2·n$^{-0.74\pm0.05}$"
+    # an exact fit (no degrees of freedom) has no standard error to show
+    assert scaling_law_label(dict(fit, alpha_se=np.nan)) == r"L = 3.100 + 2·n$^{-0.74}$"
+    assert scaling_law_label(dict(fit, identified=False)) == f"L: {UNIDENTIFIED}"
 
 
 def test_study_inputs_split_own_and_companion_datasets_in_order():

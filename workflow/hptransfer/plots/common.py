@@ -54,9 +54,10 @@ def valid_steps(da: xr.DataArray, dim: str = "eval_step") -> xr.DataArray:
 
 
 def fit_params(transfer: xr.Dataset, prefix: str, names: tuple[str, ...]) -> dict:
-    """One fit of transfer.nc (``fit_opt``, ``fit_transfer``, ``lr_law``): its parameters (NaN where
-    absent) and ``identified`` (False where the analysis found the exponent on a bound)."""
-    out = {name: float(transfer[f"{prefix}_{name}"]) if f"{prefix}_{name}" in transfer else np.nan
-           for name in names}
+    """One fit of transfer.nc (``fit_opt``, ``fit_transfer``, ``lr_law``): its parameters and their
+    standard errors ``<name>_se`` (NaN where absent) and ``identified`` (False where the analysis
+    found the exponent on a bound)."""
+    keys = [key for name in names for key in (name, f"{name}_se")]
+    out = {key: float(transfer[f"{prefix}_{key}"]) if f"{prefix}_{key}" in transfer else np.nan for key in keys}
     out["identified"] = bool(transfer[f"{prefix}_identified"]) if f"{prefix}_identified" in transfer else True
     return out

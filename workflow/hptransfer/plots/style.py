@@ -50,7 +50,10 @@ def scaling_law_label(fit: dict, what: str = "L") -> str:
         return f"{what}: fit unavailable"
     if not fit.get("identified", True):
         return f"{what}: {UNIDENTIFIED}"
-    return f"{what} = {fit['L_inf']:.3f} + {fit['A']:.3g}·n$^{{-{fit['alpha']:.2f}}}$"
+    # the exponent's standard error, so that a fit the widths barely constrain reads as such
+    se = fit.get("alpha_se", np.nan)
+    spread = rf"\pm{se:.2g}" if np.isfinite(se) else ""
+    return f"{what} = {fit['L_inf']:.3f} + {fit['A']:.3g}·n$^{{-{fit['alpha']:.2f}{spread}}}$"
 
 
 def hp_label(hp: str) -> str:
