@@ -603,6 +603,29 @@ def test_catalogue_partial_dion_profiles_and_strict_kindex_pair():
     assert not any(s.startswith("fig17") for s in catalogue.all_figures(_cfg(plain=plain)))
 
 
+@pytest.mark.parametrize("n_max", [256.0, None])
+def test_rates_gap_law_is_the_fitted_model_through_the_gaps(n_max):
+    from hptransfer.plots.rates import gap_law
+
+    widths = np.array([16.0, 32.0, 64.0, 128.0])
+    shape = widths ** -0.5 - (n_max ** -0.5 if n_max else 0.0)
+    fine, law = gap_law(widths, 2.0 * shape, 0.5, n_max)
+    expected = 2.0 * (fine ** -0.5 - (n_max ** -0.5 if n_max else 0.0))
+    np.testing.assert_allclose(law, expected, rtol=1e-12)
+    assert fine[0] == widths[0] and np.isclose(fine[-1], widths[-1])
+
+
+def test_rates_figure_draws_gaps_on_log2_widths_with_the_fitted_exponents(datasets):
+    transfer = datasets["lm_transfer"]
+    fig = draw("rates", {"transfer": transfer})
+    axes = fig.get_axes()
+    assert len(axes) == 3 and all(ax.xaxis.get_scale() == "log" for ax in axes)
+    assert axes[0].xaxis.get_transform().base == 2
+    texts = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert any(f"α = {float(transfer['alpha']):.2f}" in t for t in texts)
+    assert transfer.attrs["infinity"] in fig._suptitle.get_text().replace("∞ = ", "")
+
+
 def test_scaling_law_label_shows_the_exponent_and_its_standard_error():
     from hptransfer.plots.common import fit_params
 
