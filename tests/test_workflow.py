@@ -172,3 +172,25 @@ def test_study_target_builds_that_study_alone(workdir, study):
     owned = [stem for stem, (_, owner) in all_figures(cfg).items() if owner == study]
     assert sum(n for rule, n in jobs.items() if rule.startswith("figure_")) == len(owned) > 0
     assert jobs[f"study_{study}"] == 1 and "all" not in jobs
+
+
+def test_time_studies_runs_one_study_and_resumes_with_nothing_left(tmp_path):
+    """benchmarks/time_studies.py: one TSV line per study with the jobs it ran; a rerun runs none."""
+    import shutil
+    import subprocess
+    import sys
+
+    work = copy_workflow(tmp_path / "w")
+    shutil.copytree(REPO / "benchmarks", work / "benchmarks")
+    expected = sum(dry_run_jobs(work, "--configfile", SMOKE, "--", "study_rf_ridge").values()) - 1
+
+    def run() -> list[list[str]]:
+        subprocess.run([sys.executable, "benchmarks/time_studies.py", "--configfile", SMOKE, "--cores", "1",
+                        "--log", "results/benchmarks/studies.tsv", "rf_ridge"], cwd=work, check=True,
+                       capture_output=True, text=True, timeout=600)
+        return [line.split("\t") for line in (work / "results/benchmarks/studies.tsv").read_text().splitlines()]
+
+    first = run()
+    assert [(s, int(j), rc) for s, j, _, rc in first] == [("rf_ridge", expected, "0")] and expected > 0
+    assert (work / "results/studies/rf_ridge/rf.nc").exists()
+    assert [(s, int(j)) for s, j, _, _ in run()[1:]] == [("rf_ridge", 0)]
