@@ -72,6 +72,15 @@ def test_fits_return_nan_and_reason_instead_of_raising():
     assert np.isnan(one["alpha"]) and "dropped" in one["reason"] and "too few" in one["reason"]
 
 
+def test_gaps_that_grow_with_width_put_the_exponent_on_its_bound_and_say_so():
+    # b_n of a study whose optimum wanders (Dion, proportional rank, workstation scale): the gap to
+    # n_max is larger at 64 than at 32, so no decaying power law fits
+    fit = fit_power([32.0, 64.0], [0.053, 0.31], reference=128.0)
+    assert not fit["identified"] and fit["alpha"] < 1e-3
+    assert "exponent at its bound" in fit["reason"] and "no degrees of freedom" in fit["reason"]
+    assert "bound" not in fit_power([32.0, 64.0], [0.31, 0.053], reference=128.0)["reason"]
+
+
 def test_loss_straight_in_log_width_is_flagged_as_unidentified():
     # the default sphere study's shape: the optimal loss falls by the same amount per doubling, with
     # no sign of levelling off; the best "power law" is the p -> 0 limit with a runaway asymptote

@@ -214,6 +214,10 @@ def fit_power(n, y, reference: float | None = None) -> dict:
     se_amp = float(np.sqrt(grad @ pcov @ grad)) if np.isfinite(se_alpha) else np.nan
     reasons = [note] + ([] if dof >= 1 else
                         ["exact fit: no degrees of freedom for standard errors"])
+    if _at_bound(alpha):
+        # at the lower bound the gaps do not shrink with width (they grow or stay put)
+        reasons.append(f"exponent at its bound ({alpha:.3g}): the gaps do not follow a decaying power law "
+                       "over these widths")
     return dict(
         A=amp, alpha=float(alpha), A_se=se_amp, alpha_se=float(se_alpha),
         r2=_r2(log_y, model(log_n, *popt)), n_points=int(n.size), dof=int(dof),
