@@ -90,6 +90,12 @@ BAD = [
     (_set("studies.S.analysis", {"kappa": {"analysis_step": 20}}),
      "studies.llama_adam_lr.analysis.kappa.analysis_step", "not recorded by the runs"),
     (_set("studies.S.analysis", {"step": 0}), "studies.llama_adam_lr.analysis.step", "minimum"),
+    (_set("studies.S.optimizer.rank_cap", 16), "studies.llama_adam_lr.optimizer.rank_cap",
+     "only Dion's bounded rank rule has a cap (optimizer 'adam'"),
+    (_set("studies.S.optimizer", {"name": "dion", "rank_rule": "proportional", "rank_cap": 16}),
+     "studies.llama_adam_lr.optimizer.rank_cap", "rank_rule 'proportional'"),
+    (_set("studies.S.optimizer", {"name": "dion", "rank_cap": 0}), "studies.llama_adam_lr.optimizer.rank_cap",
+     "minimum"),
 ]
 
 

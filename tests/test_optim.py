@@ -244,6 +244,9 @@ def test_dion_rank_rules():
     assert dion_rank(4096, 1024, rank_rule="bounded", width=2048) == 128
     assert dion_rank(1024, 1024, rank_rule="proportional", width=1024) == 512
     assert dion_rank(8192, 2048, rank_rule="proportional", width=2048) == 1024
+    # a smaller cap for CPU-scale widths, where min(128, n/2) would equal n/2 throughout
+    assert [dion_rank(4 * n, n, rank_rule="bounded", width=n, rank_cap=16) for n in (32, 64, 128)] == [16, 16, 16]
+    assert [dion_rank(4 * n, n, rank_rule="bounded", width=n) for n in (32, 64, 128)] == [16, 32, 64]
     assert dion_rank(64, 64, rank=7) == 7
     assert dion_rank(16, 64, rank=40) == 16          # clipped to min(m, n)
     assert dion_rank(30, 64, rank_fn=lambda m, n: n // 4) == 16
@@ -273,6 +276,30 @@ def test_dion_optimizer_step_follows_the_factorisation():
     torch.testing.assert_close(opt.state[W1]["Q"], f.Q_new)
     # different parameters get different initial Q
     assert not torch.allclose(Q0, random_orthonormal(16, 8, seed=3 * 1_000_003 + 1))
+
+
+def test_engine_passes_the_rank_cap_to_dion_groups():
+    from hptransfer.config import RunKey, load_config, run_config
+    from hptransfer.models import build_transformer
+    from hptransfer.optimizers import build_optimizer
+    from hptransfer.params import build_param_groups
+
+    def ranks(**optimizer) -> set[int]:
+        cfg = load_config({"corpora": {"c": {"source": "shakespeare"}}, "studies": {"s": {
+            "kind": "lm", "corpus": "c", "hp": "lr", "grid": [0.01], "widths": [64], "seeds": [0],
+            "model": {"depth": 1, "heads": 2, "context": 8, "base_width": 32},
+            "optimizer": {"name": "dion", **optimizer}}}})
+        rc = run_config(cfg, RunKey("s", "mup", 64, "lr", "0.01", 0))
+        model = build_transformer(rc["model"], rc["parametrization"], 50, 0)
+        m = rc["model"]
+        groups = build_param_groups(model.named_parameters(), model.roles(), rc["parametrization"], rc["optimizer"],
+                                    m["width"], m["base_width"], m["depth"], m["base_depth"])
+        opt = build_optimizer(rc["optimizer"], groups, m["width"], 0)
+        dion = opt.optimizers[0]
+        return {dion.rank_for(p, g) for g in dion.param_groups for p in g["params"]}
+
+    assert ranks(rank_rule="bounded", rank_cap=8) == {8}
+    assert ranks(rank_rule="bounded") == ranks(rank_rule="proportional") == {32}
 
 
 def test_dion_rejects_non_matrices_and_missing_rank():

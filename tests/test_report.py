@@ -87,6 +87,8 @@ def test_figure_captions_are_valid_rst_naming_paper_figure_study_and_settings(co
             for phrase in expected_settings(cfg["studies"][study]):
                 assert phrase in text, (stem, phrase)
         assert "Fitted to" not in text, stem
+        if study and cfg["studies"][study].get("optimizer", {}).get("rank_cap"):
+            assert f"bounded rank (cap {cfg['studies'][study]['optimizer']['rank_cap']})" in text, stem
 
 
 def test_caption_takes_the_fitted_numbers_the_figure_job_wrote(tmp_path):

@@ -169,6 +169,10 @@ def _check_references(cfg: dict) -> None:
                     problems.append(f"  {where}.grid: {study['hp']} values must be < 1, got {bad}")
             if study["kind"] == "compare" and len(study["parametrizations"]) < 2:
                 problems.append(f"  {where}.parametrizations: a compare study needs at least two")
+            optimizer = study["optimizer"]
+            if "rank_cap" in optimizer and (optimizer["name"], optimizer["rank_rule"]) != ("dion", "bounded"):
+                problems.append(f"  {where}.optimizer.rank_cap: only Dion's bounded rank rule has a cap "
+                                f"(optimizer {optimizer['name']!r}, rank_rule {optimizer['rank_rule']!r})")
         elif study.get("analysis", {}).get("step") is not None:
             problems.append(f"  {where}.analysis.step: only language-model studies record the loss at "
                             f"intermediate steps (this study is of kind {study['kind']!r})")

@@ -225,15 +225,18 @@ class Muon(torch.optim.Optimizer):
 # Dion
 # ----------------------------------------------------------------------------------------------
 RANK_RULES = ("bounded", "proportional")
+# the bounded rule's cap, r = min(cap, width // 2): 128 in the paper (App. D.3, widths 128–2048)
+DEFAULT_RANK_CAP = 128
 
 
 def dion_rank(fan_out: int, fan_in: int, *, rank: int | None = None, rank_rule: str | None = None,
-              width: int | None = None,
+              width: int | None = None, rank_cap: int = DEFAULT_RANK_CAP,
               rank_fn: Callable[[int, int], int] | None = None) -> int:
     """Rank r of the Dion factorisation of a (fan_out, fan_in) matrix.
 
     First match wins: an explicit int ``rank``; else ``rank_rule`` with the *model* width ``width``
-    (paper App. D.3): "bounded" → r = min(128, width // 2), "proportional" → r = width // 2;
+    (paper App. D.3): "bounded" → r = min(rank_cap, width // 2) (cap 128 in the paper),
+    "proportional" → r = width // 2;
     else ``rank_fn(fan_out, fan_in)``. The result is clipped to [1, min(fan_out, fan_in)] because
     a QR of the (fan_out × r) matrix M̃Q cannot give more than min(m, n) orthonormal directions
     (this never binds for the paper's shapes, whose sides are all ≥ width).
@@ -245,7 +248,7 @@ def dion_rank(fan_out: int, fan_in: int, *, rank: int | None = None, rank_rule: 
             raise ValueError(f"unknown rank_rule {rank_rule!r}; choose one of {RANK_RULES}")
         if width is None:
             raise ValueError("rank_rule needs the model width: set the group key 'width'")
-        r = width // 2 if rank_rule == "proportional" else min(128, width // 2)
+        r = width // 2 if rank_rule == "proportional" else min(int(rank_cap), width // 2)
     elif rank_fn is not None:
         r = int(rank_fn(fan_out, fan_in))
     else:
@@ -306,12 +309,13 @@ class Dion(torch.optim.Optimizer):
 
     Rank (see :func:`dion_rank`): ``rank`` may be an int (stored in the groups), ``None`` (each
     group must then carry ``rank_rule`` = "bounded"/"proportional" and ``width`` = model width as
-    plain values — the engine provides them), or a callable ``(fan_out, fan_in) -> int``. A
-    callable is kept on the optimizer, not in the groups, so that state dicts stay plain data;
+    plain values — the engine provides them — and may carry the bounded rule's ``rank_cap``), or a
+    callable ``(fan_out, fan_in) -> int``. A callable is kept on the optimizer, not in the groups,
+    so that state dicts stay plain data;
     pass the same callable when rebuilding an optimizer to resume. The rank actually used is the
     number of columns of the stored Q.
 
-    Group keys: ``lr``, ``mu``, ``rank``, ``rank_rule``, ``width``, ``eps``, ``seed``,
+    Group keys: ``lr``, ``mu``, ``rank``, ``rank_rule``, ``width``, ``rank_cap``, ``eps``, ``seed``,
     ``scale`` (see :func:`update_scale`), ``weight_decay``.
     """
 
@@ -325,6 +329,7 @@ class Dion(torch.optim.Optimizer):
         seed: int = 0,
         rank_rule: str | None = None,
         width: int | None = None,
+        rank_cap: int = DEFAULT_RANK_CAP,
         scale: str = "sqrt_fan_ratio",
         weight_decay: float = 0.0,
     ) -> None:
@@ -335,7 +340,8 @@ class Dion(torch.optim.Optimizer):
         update_scale(scale, 1, 1)
         self._rank_fn = rank if callable(rank) else None
         defaults = dict(lr=lr, mu=mu, rank=None if callable(rank) else rank, rank_rule=rank_rule,
-                        width=width, eps=eps, seed=seed, scale=scale, weight_decay=weight_decay)
+                        width=width, rank_cap=rank_cap, eps=eps, seed=seed, scale=scale,
+                        weight_decay=weight_decay)
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -347,8 +353,10 @@ class Dion(torch.optim.Optimizer):
         if "Q" in self.state.get(p, {}):
             return self.state[p]["Q"].shape[1]
         fan_out, fan_in = p.shape
+        # checkpoints written before rank_cap existed carry groups without it
         return dion_rank(fan_out, fan_in, rank=group["rank"], rank_rule=group["rank_rule"],
-                         width=group["width"], rank_fn=self._rank_fn)
+                         width=group["width"], rank_cap=group.get("rank_cap", DEFAULT_RANK_CAP),
+                         rank_fn=self._rank_fn)
 
     def _init_state(self, p: Tensor, group: dict[str, Any], index: int) -> dict[str, Tensor]:
         state = self.state[p]

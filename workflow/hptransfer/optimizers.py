@@ -35,6 +35,8 @@ def _matrix_optimizer(opt: dict, groups: list[dict], width: int, seed: int):
     else:
         for g in matrix:
             g["width"], g["rank_rule"] = width, opt["rank_rule"]
-        mat_opt = Dion(matrix, lr=opt["lr"], mu=momentum_of(opt), seed=seed)
+        # rank_cap only where the config sets it, so run configs without it keep their bytes
+        cap = {"rank_cap": opt["rank_cap"]} if "rank_cap" in opt else {}
+        mat_opt = Dion(matrix, lr=opt["lr"], mu=momentum_of(opt), seed=seed, **cap)
     adam = torch.optim.Adam(other, lr=opt["adam_lr"], betas=tuple(opt["betas"]), eps=opt["eps"], foreach=True)
     return Combined([mat_opt, adam])

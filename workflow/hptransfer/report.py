@@ -79,7 +79,8 @@ def _optimizer(o: dict) -> str:
     if o.get("momentum") is not None:
         extra.append(f"momentum {o['momentum']:g}")
     if o["name"] == "dion" and o.get("rank_rule"):
-        extra.append(f"{o['rank_rule']} rank")
+        cap = f" (cap {o['rank_cap']})" if o["rank_rule"] == "bounded" and o.get("rank_cap") else ""
+        extra.append(f"{o['rank_rule']} rank{cap}")
     if o.get("weight_decay"):
         extra.append(f"weight decay {o['weight_decay']:g}")
     return f"optimizer {o['name']}" + (f" ({', '.join(extra)})" if extra else "")
