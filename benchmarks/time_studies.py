@@ -1,6 +1,6 @@
 """Wall time of a config study by study: `snakemake study_<name>` for each study in turn.
 
-A preset that takes hours (workstation.yaml: ≈ 8 h on 2 cores) is measured in pieces that each
+A preset that takes hours (workstation.yaml, on 2 cores) is measured in pieces that each
 finish, and the pieces add up: each study's line counts the jobs it ran and their wall time, a
 study's shared inputs (the corpus, runs shared with an earlier study) count where they are built
 first, and a rerun skips what exists (a finished study adds a line with 0 jobs), so a measurement
