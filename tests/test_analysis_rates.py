@@ -92,6 +92,17 @@ def test_loss_straight_in_log_width_is_flagged_as_unidentified():
     assert clean["reason"] == ""
 
 
+
+def test_a_step_that_any_exponent_fits_is_flagged_as_unidentified():
+    # the hard-example subset of the workstation digits study (the width-64 optimum at the grid edge
+    # is left out): one drop from width 32, then noise; curve_fit returns p ≈ 8 ± 1e4
+    widths = np.array([32.0, 128, 256, 512, 1024])
+    fit = fit_scaling(widths, [0.2395, 0.1762, 0.1646, 0.1797, 0.1866])
+    assert not fit["identified"] and fit["alpha_se"] > fit["alpha"]
+    assert "do not constrain it" in fit["reason"] and "not identified" in fit["reason"]
+    noisy = fit_scaling(WIDTHS, 3.0 + 20.0 * WIDTHS ** -0.5 * (1 + 0.02 * np.cos(np.arange(WIDTHS.size))))
+    assert noisy["identified"] and noisy["reason"] == ""
+
 # --- a_n, b_n, c_n and rates -------------------------------------------------------------------
 
 def _planted(alpha, beta, A=20.0, B=3.0, nu_inf=-7.2, L_inf=3.0, widths=WIDTHS):

@@ -156,6 +156,8 @@ def test_beta_sweep_uses_the_effective_window_coordinate():
     np.testing.assert_allclose(out["nu_star"], 6.1, atol=1e-9)
     np.testing.assert_allclose(out["hp_star"], 1 - 2.0**-6.1, atol=1e-12)
     assert str(out["verdict"].values) == "inconclusive"  # two widths cannot give rates
+    # nor can Theorem 2's comparison be decided, whatever the point estimates say
+    assert "from the point estimates, undecided (no interval for beta - alpha/2)" in render_summary(out, None)
 
 
 def test_summary_reports_optima_rates_verdict_and_kappa():
@@ -174,5 +176,6 @@ def test_summary_reports_optima_rates_verdict_and_kappa():
     text = render_summary(transfer, kappa)
     assert "| 64 |" in text and "| 8192 |" in text
     assert "verdict: fast" in text and "alpha =" in text and "beta =" in text
+    assert "by transfer: transfer from the point estimates, decided (90% interval of beta - alpha/2 [" in text
     assert "kappa-hat" in text and "| 8 |" in text
     assert render_summary(transfer, None).count("kappa-hat") == 0

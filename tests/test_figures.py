@@ -589,6 +589,22 @@ def test_catalogue_partial_figures_draw_the_panels_that_have_a_study():
     assert {"fig18_b2", "fig23_b2"} <= set(catalogue.all_figures(_cfg(b1=b1, b2=b2), enabled_only=False))
 
 
+
+def test_idle_figure_settings_name_the_figure_that_is_drawn_instead():
+    lr, b1, b2 = _lm("llama", "adam", "lr"), _lm("llama", "adam", "beta1"), _lm("llama", "adam", "beta2")
+    cfg = _cfg(lr=lr, b1=b1, b2=b2)
+    cfg["figures"] = {"fig18_b2": {"dpi": 90}, "fig18_b1": {"dpi": 90}, "fig06_lr": {"dpi": 90}}
+    assert catalogue.idle_figure_settings(cfg) == ["figures.fig18_b2: has no effect, it is drawn as fig18_b1"]
+    # the same setting applies once the β1 study is off, and says nothing
+    cfg["studies"]["b1"] = dict(b1, enabled=False)
+    assert catalogue.idle_figure_settings(cfg) == []
+    # Fig 23 of the LR study alone has no β panel beside it; settings of a disabled study stay quiet
+    cfg = _cfg(lr=lr, b2=dict(b2, enabled=False))
+    cfg["figures"] = {"fig23_lr": {"dpi": 90}, "fig18_b2": {"dpi": 90}}
+    assert catalogue.idle_figure_settings(cfg) == [
+        "figures.fig23_lr: has no effect, it needs a companion study this config does not enable"]
+
+
 def test_catalogue_partial_dion_profiles_and_strict_kindex_pair():
     bounded = _lm("llama", "dion", "lr", rank_rule="bounded")
     proportional = _lm("llama", "dion", "lr", rank_rule="proportional")

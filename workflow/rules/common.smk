@@ -17,7 +17,7 @@ from hptransfer.config import (  # noqa: E402
     study_run_keys,
     width_cost,
 )
-from hptransfer.plots.catalogue import all_figures, unknown_figure_settings  # noqa: E402
+from hptransfer.plots.catalogue import all_figures, idle_figure_settings, unknown_figure_settings  # noqa: E402
 
 try:
     CFG = load_config(config)
@@ -29,6 +29,9 @@ try:
         )
 except ConfigError as _exc:
     raise WorkflowError(str(_exc)) from None
+
+for _note in idle_figure_settings(CFG):
+    print(f"hptransfer: {_note}", file=sys.stderr)
 
 PLOTS = Path("workflow/hptransfer/plots")
 

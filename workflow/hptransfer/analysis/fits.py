@@ -10,7 +10,8 @@ All fits use ``scipy.optimize.curve_fit`` (unweighted least squares, as paper.md
 standard errors are the square roots of the diagonal of its covariance (residual variance scaled,
 i.e. ``absolute_sigma=False``). Every fit returns a plain dict with the parameters, their ``*_se``,
 ``r2``, ``n_points``, ``dof``, ``identified`` (False where the fit failed or its exponent sits on
-a bound, so that the parameters mean little) and ``reason`` (empty when the fit is fine). Too few points or a
+a bound or, for the offset laws, has a standard error larger than itself, so that the parameters
+mean little) and ``reason`` (empty when the fit is fine). Too few points or a
 failed optimisation give NaN parameters and a reason instead of an exception.
 """
 
@@ -118,20 +119,28 @@ def _fit_offset_power(n, y) -> dict:
     return dict(
         c=float(c), a=float(amp), p=float(p), c_se=float(se_c), a_se=se_amp, p_se=float(se_p),
         r2=_r2(y, model(x, *popt)), n_points=int(n.size), dof=int(dof),
-        identified=not _at_bound(p), reason=_fit_caveat(p, dof),
+        identified=not (_at_bound(p) or _unconstrained(p, se_p)), reason=_fit_caveat(p, se_p, dof),
     )
+
+
+def _unconstrained(p: float, se: float) -> bool:
+    """An exponent whose standard error exceeds it: a step-like set of points that any p fits."""
+    return bool(np.isfinite(se) and se > abs(p))
 
 
 def _at_bound(p: float) -> bool:
     return bool(np.isclose(p, _EXPONENT_BOUNDS[0], rtol=0.5) or np.isclose(p, _EXPONENT_BOUNDS[1], rtol=1e-3))
 
 
-def _fit_caveat(p: float, dof: int) -> str:
+def _fit_caveat(p: float, se: float, dof: int) -> str:
     """Why a converged offset power law may still say little (empty when nothing to say)."""
     if _at_bound(p):
         # y ≈ c + a n^-p with p → 0 is c + a − a p log n: a straight line in log n, where c and a
         # trade off without limit; the data do not level off over these widths
         return (f"exponent at its bound ({p:.3g}): no power-law curvature over these widths, "
+                "so the asymptote and exponent are not identified")
+    if _unconstrained(p, se):
+        return (f"exponent {p:.3g} with standard error {se:.3g}: the widths do not constrain it, "
                 "so the asymptote and exponent are not identified")
     return "" if dof >= 1 else "exact fit: no degrees of freedom for standard errors"
 

@@ -67,8 +67,19 @@ def rates_block(t: xr.Dataset) -> list[str]:
         f"  ({_scalar(t, 'verdict_explanation')})",
         f"- Theorem 2 ({t.attrs.get('theorem2', '')}): error ~ "
         f"F^-{_num(t['thm2_direct_exponent'], '.3f')} by direct tuning vs "
-        f"F^-{_num(t['thm2_transfer_exponent'], '.3f')} by transfer: {_scalar(t, 'thm2_better')}",
+        f"F^-{_num(t['thm2_transfer_exponent'], '.3f')} by transfer: {_scalar(t, 'thm2_better')} "
+        f"from the point estimates, {_theorem2_significance(t, ci)}",
     ]
+
+
+def _theorem2_significance(t: xr.Dataset, ci: str) -> str:
+    """Whether the margin's interval decides Theorem 2's comparison (transfer wins iff beta >
+    alpha/2), which the point estimates alone cannot say."""
+    lo, hi = float(t["margin_lo"]), float(t["margin_hi"])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "undecided (no interval for beta - alpha/2)"
+    span = f"{ci} interval of beta - alpha/2 [{_num(lo, '.3f')}, {_num(hi, '.3f')}]"
+    return f"decided ({span})" if lo > 0 or hi < 0 else f"undecided ({span} contains 0)"
 
 
 def _kappa_table(k: xr.Dataset) -> list[str]:

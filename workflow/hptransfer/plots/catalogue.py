@@ -386,3 +386,20 @@ def all_figures(cfg: dict, enabled_only: bool = True) -> dict[str, tuple[FigureS
 def unknown_figure_settings(cfg: dict) -> list[str]:
     known = all_figures(cfg, enabled_only=False)
     return sorted(set(cfg["figures"]) - set(known))
+
+
+def idle_figure_settings(cfg: dict) -> list[str]:
+    """Why each setting of ``figures`` that an enabled study could own does nothing in ``cfg``: its
+    figure is drawn by another study (a partial figure) or lacks a companion. Such settings stay valid,
+    since disabling a study can make them apply, but a user who tuned one should hear it is idle."""
+    drawn = all_figures(cfg | {"figures": {}})
+    known = all_figures(cfg, enabled_only=False)
+    notes = []
+    for stem in sorted(set(cfg["figures"]) & set(known) - set(drawn)):
+        spec, study = known[stem]
+        if study is None or not cfg["studies"][study].get("enabled", True):
+            continue
+        owners = sorted(s for s, (other, _) in drawn.items() if other.figure_id == spec.figure_id)
+        where = f"it is drawn as {', '.join(owners)}" if owners else "it needs a companion study this config does not enable"
+        notes.append(f"figures.{stem}: has no effect, {where}")
+    return notes

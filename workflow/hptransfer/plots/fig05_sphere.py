@@ -65,7 +65,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     _width_points(ax, tw, transfer["loss_star"].values, transfer["loss_star_lo"].values,
                   transfer["loss_star_hi"].values, used, colors)
     fit = fit_params(transfer, "fit_opt", ("L_inf", "A", "alpha"))
-    if all(np.isfinite(fit[k]) for k in ("L_inf", "A", "alpha")):
+    if fit["identified"] and all(np.isfinite(fit[k]) for k in ("L_inf", "A", "alpha")):
         ax.plot(fine, fit["L_inf"] + fit["A"] * fine ** (-fit["alpha"]), "-", color="black", lw=1.2,
                 label=scaling_law_label(fit, r"$\phi^*_n$"))
     else:
@@ -78,7 +78,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     _width_points(ax, tw, transfer["nu_star"].values, transfer["nu_star_lo"].values,
                   transfer["nu_star_hi"].values, used, colors)
     law = fit_params(transfer, "lr_law", ("B", "beta", "D"))
-    if all(np.isfinite(law[k]) for k in ("B", "beta", "D")):
+    if law["identified"] and all(np.isfinite(law[k]) for k in ("B", "beta", "D")):
         ax.plot(fine, law["D"] - law["B"] * fine ** (-law["beta"]), "-", color="black", lw=1.2,
                 label=lr_law_label(law))
     else:

@@ -52,10 +52,10 @@ def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
     ax.plot(widths, transfer["loss_star"], "o", color="tab:blue", label=f"at ν*(n): {scaling_law_label(fit_opt)}")
     ax.plot(widths, transfer["loss_transferred"], "^", color="tab:orange",
             label=f"at ν*({ref}): {scaling_law_label(fit_tr)}")
-    if np.isfinite(fit_opt["alpha"]):
-        ax.plot(fine, power_law(fine, fit_opt), "-", color="tab:blue", lw=1.2)
-    if np.isfinite(fit_tr["alpha"]):
-        ax.plot(fine, power_law(fine, fit_tr), ":", color="tab:orange", lw=1.5)
+    # an unidentified law's curve would draw parameters that mean nothing (a step, a runaway asymptote)
+    for fit, line, colour, lw in ((fit_opt, "-", "tab:blue", 1.2), (fit_tr, ":", "tab:orange", 1.5)):
+        if fit["identified"] and np.isfinite(fit["alpha"]):
+            ax.plot(fine, power_law(fine, fit), line, color=colour, lw=lw)
     log2_axis(ax, "x")
     ax.set_xlabel("width n")
     ax.set_ylabel("EMA validation loss")

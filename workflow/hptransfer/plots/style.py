@@ -42,7 +42,7 @@ def log2_axis(ax, axis: str = "x") -> None:
 
 
 # legend text for a fit whose exponent sits on a bound (transfer.nc ``*_identified`` false)
-UNIDENTIFIED = "no power law over these widths (exponent at its bound)"
+UNIDENTIFIED = "no power law identified over these widths"
 
 
 def scaling_law_label(fit: dict, what: str = "L") -> str:
