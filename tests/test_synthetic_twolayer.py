@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from hptransfer.synthetic import twolayer as tl
 
@@ -53,8 +54,12 @@ def test_results_do_not_depend_on_batch_composition():
 def test_divergence_is_recorded_and_isolated():
     cfg = _cfg("kindex")
     lrs = [1e-2, 1e4]
-    ds = tl.train_batched(cfg, WIDTH, lrs, [0, 1], STEPS, BATCH)
+    lines = []
+    ds = tl.train_batched(cfg, WIDTH, lrs, [0, 1], STEPS, BATCH, progress=lines.append)
     assert ds.diverged.sel(lr=1e4).values.all()
+    # one progress line per logged step, the last counting the diverged models
+    assert len(lines) == ds.step.size and lines[0].startswith(f"width {WIDTH}: step 0/{STEPS}, ")
+    assert lines[-1].endswith("2 of 4 models diverged")
     assert np.isnan(ds.final_loss_val.sel(lr=1e4).values).all()
     assert (ds.diverged_step.sel(lr=1e4).values >= 0).all()
     assert not ds.diverged.sel(lr=1e-2).values.any()
@@ -115,3 +120,30 @@ def test_dataset_layout():
 def test_unknown_task_is_rejected():
     with pytest.raises(ValueError, match="task"):
         tl.train_batched({"task": "spiral"}, 8, [1e-3], [0], 1, 4)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_interrupted_width_job_resumes_from_its_checkpoint_to_the_same_result(tmp_path):
+    cfg, lrs, seeds = _cfg("sphere"), [1e-2, 1e4], [0, 1]  # 1e4 diverges: its state must survive too
+    fresh = tl.train_batched(cfg, WIDTH, lrs, seeds, STEPS, BATCH)
+    checkpoint = tmp_path / "checkpoint.pt"
+
+    def kill_at_step_20(line: str) -> None:
+        if "step 20/" in line:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        tl.train_batched(cfg, WIDTH, lrs, seeds, STEPS, BATCH, progress=kill_at_step_20,
+                         checkpoint=checkpoint, checkpoint_every=8)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 16  # the last one before the kill
+    lines = []
+    resumed = tl.train_batched(cfg, WIDTH, lrs, seeds, STEPS, BATCH, progress=lines.append,
+                               checkpoint=checkpoint, checkpoint_every=8)
+    assert lines[0] == f"width {WIDTH}: resumed at step 16/{STEPS} from {checkpoint}"
+    xr.testing.assert_identical(resumed, fresh)
+    # another job's checkpoint is not resumed from
+    other = tl.train_batched(cfg, WIDTH, [1e-2], seeds, STEPS, BATCH, checkpoint=checkpoint)
+    xr.testing.assert_identical(other, fresh.sel(lr=[1e-2]))

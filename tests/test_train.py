@@ -257,7 +257,7 @@ def test_checkpoint_of_another_config_is_ignored(tiny_corpus, tmp_path, caplog):
     other = tiny_run_config(lr=0.02, study={"training": {"steps": 30, "checkpoint_every": 10}})
     clean = tmp_path / "clean" / "run.nc"
     train_run(copy.deepcopy(other), tiny_corpus, clean)
-    with caplog.at_level(logging.WARNING, logger="hptransfer.train"):
+    with caplog.at_level(logging.WARNING, logger="hptransfer"):
         train_run(other, tiny_corpus, out)
     assert "another configuration" in caplog.text
     assert out.read_bytes() == clean.read_bytes()

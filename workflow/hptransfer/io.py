@@ -7,6 +7,7 @@ that Snakemake could mistake for a result.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 NETCDF_ENGINE = "netcdf4"
+log = logging.getLogger(__name__)
 
 
 def atomic_path(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -59,6 +61,27 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
 
 def write_bytes(data: bytes, path: str | os.PathLike) -> Path:
     return _write_atomically(path, lambda tmp: tmp.write_bytes(data))
+
+
+def read_checkpoint(path: str | os.PathLike, identity: str, device: str | None = None) -> dict | None:
+    """The checkpoint at ``path`` if there is one and it was written by the job ``identity`` names
+    (its ``"identity"`` entry), else None: a changed config starts afresh instead of resuming."""
+    import torch
+
+    if not Path(path).exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("identity") != identity:
+        log.warning("checkpoint %s belongs to another configuration; starting afresh", path)
+        return None
+    return state
+
+
+def write_torch(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically: a job killed while checkpointing keeps its previous checkpoint."""
+    import torch  # only the training jobs need it
+
+    return _write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _attr_value(value: Any) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import xarray as xr
 
 from .data.corpus import load_token_arrays
 from .decomp import ParamSpec, SpectrumAccumulator
-from .io import atomic_path, write_dataset
+from .io import read_checkpoint, write_dataset, write_torch
 from .models import build_transformer
 from .optimizers import build_optimizer
 from .params import build_param_groups
@@ -161,7 +160,7 @@ class Run:
     # ------------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         return {
-            "config": json.dumps(self.cfg, sort_keys=True),
+            "identity": json.dumps(self.cfg, sort_keys=True),
             "step": self.step,
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
@@ -189,20 +188,11 @@ class Run:
         torch.set_rng_state(state["rng"])
 
     def save_checkpoint(self, path: Path) -> None:
-        path, tmp = atomic_path(path)
-        try:
-            torch.save(self.state_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_torch(self.state_dict(), path)
 
     def try_resume(self, path: Path) -> bool:
-        if not path.exists():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if state["config"] != json.dumps(self.cfg, sort_keys=True):
-            log.warning("checkpoint %s belongs to another configuration; starting afresh", path)
+        state = read_checkpoint(path, json.dumps(self.cfg, sort_keys=True), self.device)
+        if state is None:
             return False
         self.load_state_dict(state)
         log.info("resumed from %s at step %d", path, self.step)

@@ -29,13 +29,16 @@ import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import xarray as xr
 from scipy import stats
+
+from ..io import read_checkpoint, write_torch
 
 # Tags separate the random streams (init, training data, validation data) of the same seed.
 _INIT_TAG, _DATA_TAG, _VAL_TAG = 0x1417, 0xDA7A, 0x7A11
@@ -299,9 +302,47 @@ def _seed_batches(task: Task, seeds: Sequence[int], step: int, batch: int, dtype
     return torch.stack([p[0] for p in pairs]).to(device), torch.stack([p[1] for p in pairs])[:, None].to(device)
 
 
+def _save(path, identity: str, step: int, model: "StackedTwoLayer", optimizer: "StackedAdam", curve: np.ndarray,
+          diverged: torch.Tensor, diverged_step: np.ndarray) -> None:
+    """The state before ``step`` (tensors and plain values only, so it loads with weights_only)."""
+    write_torch({"identity": identity, "step": step, "params": [p.detach() for p in model.parameters()],
+                 "exp_avg": optimizer.exp_avg, "exp_avg_sq": optimizer.exp_avg_sq,
+                 "step_count": optimizer.step_count, "curve": torch.from_numpy(curve),
+                 "diverged": diverged, "diverged_step": torch.from_numpy(diverged_step)}, path)
+
+
+@torch.no_grad()
+def _resume(path, identity: str, model: "StackedTwoLayer", optimizer: "StackedAdam", curve: np.ndarray,
+            diverged: torch.Tensor, diverged_step: np.ndarray, device: str) -> int:
+    """Load a checkpoint of the same job in place; the step to go on from (0 if it is another job's)."""
+    state = read_checkpoint(path, identity, device)
+    if state is None:
+        return 0
+    for target, saved in ((model.parameters(), state["params"]), (optimizer.exp_avg, state["exp_avg"]),
+                          (optimizer.exp_avg_sq, state["exp_avg_sq"])):
+        for t, v in zip(target, saved):
+            t.copy_(v)
+    optimizer.step_count = int(state["step_count"])
+    curve[...] = state["curve"].numpy()
+    diverged.copy_(state["diverged"])
+    diverged_step[...] = state["diverged_step"].numpy()
+    return int(state["step"])
+
+
+def _progress_line(width: int, step: int, steps: int, val: np.ndarray, diverged: torch.Tensor) -> str:
+    best = f"{np.nanmin(val):.4g}" if np.isfinite(val).any() else "n/a"
+    return (f"width {width}: step {step}/{steps}, best validation loss {best}, "
+            f"{int(diverged.sum())} of {diverged.numel()} models diverged")
+
+
 def train_batched(task_cfg: dict, width: int, lrs: Sequence[float], seeds: Sequence[int], steps: int, batch: int,
-                  device: str = "cpu") -> xr.Dataset:
+                  device: str = "cpu", progress: Callable[[str], None] | None = None,
+                  checkpoint: str | Path | None = None, checkpoint_every: int = 256) -> xr.Dataset:
     """Train every (lr, seed) model of one width together; results equal training each alone.
+
+    ``progress`` receives a line at each logged step (a width-2048 job runs for an hour on a CPU).
+    With a ``checkpoint`` path the state is saved every ``checkpoint_every`` steps and a rerun
+    resumes from it to the same bytes (each step's batch is a function of the seed and step alone).
 
     Returns a Dataset with dims (lr, seed, step): ``final_loss_val(lr, seed)`` (NaN if diverged),
     ``diverged(lr, seed)``, ``diverged_step(lr, seed)`` (−1 if not), ``loss_val(step, lr, seed)``.
@@ -334,12 +375,25 @@ def train_batched(task_cfg: dict, width: int, lrs: Sequence[float], seeds: Seque
             diverged.logical_or_(new)
         return bool(diverged.any())
 
-    for step in range(steps + 1):
+    identity = json.dumps({"config": cfg, "width": int(width), "lrs": lrs, "seeds": seeds, "steps": int(steps),
+                           "batch": int(batch)}, sort_keys=True)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        start = _resume(checkpoint, identity, model, optimizer, curve, diverged, diverged_step, device)
+        if progress is not None:
+            progress(f"width {width}: resumed at step {start}/{steps} from {checkpoint}")
+
+    for step in range(start, steps + 1):
+        if checkpoint is not None and step > start and step % checkpoint_every == 0 and step < steps:
+            _save(checkpoint, identity, step, model, optimizer, curve, diverged, diverged_step)
         if step in logged:
             val = _stacked_validation_loss(model, task, x_val, y_val, chunk)
             if mark(val, step):
                 optimizer.reset(diverged)
-            curve[np.searchsorted(logged, step)] = torch.where(diverged, torch.nan, val).cpu().numpy()
+            row = np.searchsorted(logged, step)
+            curve[row] = torch.where(diverged, torch.nan, val).cpu().numpy()
+            if progress is not None:
+                progress(_progress_line(width, step, steps, curve[row], diverged))
         if step == steps:
             break
         x, y = _seed_batches(task, seeds, step, batch, dtype, device)
