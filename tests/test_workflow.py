@@ -105,6 +105,17 @@ def test_changing_the_style_module_redraws_figures_only(smoke_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_changing_the_analysis_code_redoes_analyses_and_figures_not_training(smoke_run, tmp_path):
+    work = clone_run(smoke_run, tmp_path / "w")
+    fits = work / "workflow/hptransfer/analysis/fits.py"
+    fits.write_text(fits.read_text() + "\n# a change to the fits\n")
+    jobs = dry_run_jobs(work, "--configfile", SMOKE)
+    assert {"transfer", "kappa", "summary", "compare"} <= set(jobs)
+    assert any(rule.startswith("figure_") for rule in jobs)
+    assert not {"prepare_data", "train", "collect", "twolayer_width", "rf_ridge"} & set(jobs)
+
+
+@pytest.mark.slow
 def test_adding_one_learning_rate_adds_exactly_its_runs(smoke_run, tmp_path):
     work = clone_run(smoke_run, tmp_path / "w")
     cfg = load_yaml(work / SMOKE)

@@ -4,6 +4,7 @@
 rule transfer:
     input:
         "results/studies/{study}/sweep.nc",
+        code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/transfer.nc",
     params:
@@ -19,6 +20,7 @@ rule transfer:
 rule kappa:
     input:
         "results/studies/{study}/sweep.nc",
+        code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/kappa.nc",
     params:
@@ -34,6 +36,7 @@ rule kappa:
 rule summary:
     input:
         unpack(summary_inputs),
+        code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/summary.md",
     log:

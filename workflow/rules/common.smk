@@ -34,6 +34,10 @@ for _note in idle_figure_settings(CFG):
     print(f"hptransfer: {_note}", file=sys.stderr)
 
 PLOTS = Path("workflow/hptransfer/plots")
+# the analysis code, an input of every analysis rule: a change to it redoes the (cheap) analyses and
+# the figures drawn from them, never the training runs
+ANALYSIS_CODE = sorted(str(p.relative_to(workflow.basedir))
+                       for p in (Path(workflow.basedir) / "workflow/hptransfer/analysis").glob("*.py"))
 
 
 def training_gpus():

@@ -5,6 +5,7 @@
 rule compare:
     input:
         "results/studies/{study}/sweep.nc",
+        code=ANALYSIS_CODE,
     output:
         nc="results/studies/{study}/comparison.nc",
         md="results/studies/{study}/comparison.md",

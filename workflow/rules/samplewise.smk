@@ -12,6 +12,7 @@ rule samplewise:
         # the reference run is picked among these (reference width and seed; every LR unless set)
         runs=lambda wc: [run_owner(CFG, k).path for k in samplewise_reference_keys(CFG, wc.study)],
         data=lambda wc: image_data_files(CFG["studies"][wc.study]["dataset"]),
+        code=ANALYSIS_CODE,
     output:
         samplewise="results/studies/{study}/samplewise.nc",
         sweep_easy="results/studies/{study}/sweep_easy.nc",
@@ -29,6 +30,7 @@ rule samplewise:
 rule transfer_subset:
     input:
         "results/studies/{study}/sweep_{subset}.nc",
+        code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/transfer_{subset}.nc",
     wildcard_constraints:
