@@ -2,6 +2,8 @@
 to end, and rerun semantics (what a change invalidates, and nothing more)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import xarray as xr
 import pytest
 
@@ -94,22 +96,24 @@ def test_changing_one_figure_setting_redraws_only_that_figure(smoke_run, tmp_pat
     assert dry_run_jobs(work, "--configfile", str(changed)) == {"figure_fig06": 1, "all": 1}
 
 
+def _jobs_after_editing(smoke_run: Path, tmp_path: Path, module: str) -> dict[str, int]:
+    """The jobs a rerun of the finished smoke run would do after a comment is added to ``module``."""
+    work = clone_run(smoke_run, tmp_path / "w")
+    path = work / "workflow/hptransfer" / module
+    path.write_text(path.read_text() + "\n# an edit\n")
+    return dry_run_jobs(work, "--configfile", SMOKE)
+
+
 @pytest.mark.slow
 def test_changing_the_style_module_redraws_figures_only(smoke_run, tmp_path):
-    work = clone_run(smoke_run, tmp_path / "w")
-    style = work / "workflow/hptransfer/plots/style.py"
-    style.write_text(style.read_text() + "\n# style tweak\n")
-    jobs = dry_run_jobs(work, "--configfile", SMOKE)
+    jobs = _jobs_after_editing(smoke_run, tmp_path, "plots/style.py")
     assert jobs.pop("all") == 1
     assert jobs and all(rule.startswith("figure_") for rule in jobs)
 
 
 @pytest.mark.slow
 def test_changing_the_analysis_code_redoes_analyses_and_figures_not_training(smoke_run, tmp_path):
-    work = clone_run(smoke_run, tmp_path / "w")
-    fits = work / "workflow/hptransfer/analysis/fits.py"
-    fits.write_text(fits.read_text() + "\n# a change to the fits\n")
-    jobs = dry_run_jobs(work, "--configfile", SMOKE)
+    jobs = _jobs_after_editing(smoke_run, tmp_path, "analysis/fits.py")
     assert {"transfer", "kappa", "summary", "compare"} <= set(jobs)
     assert any(rule.startswith("figure_") for rule in jobs)
     assert not {"prepare_data", "train", "collect", "twolayer_width", "rf_ridge"} & set(jobs)
@@ -132,10 +136,7 @@ def test_adding_one_learning_rate_adds_exactly_its_runs(smoke_run, tmp_path):
 
 @pytest.mark.slow
 def test_changing_one_figure_module_redraws_only_that_figure(smoke_run, tmp_path):
-    work = clone_run(smoke_run, tmp_path / "w")
-    module = work / "workflow/hptransfer/plots/fig07_linearization.py"
-    module.write_text(module.read_text() + "\n# a change to this figure's code alone\n")
-    assert dry_run_jobs(work, "--configfile", SMOKE) == {"figure_fig07": 1, "all": 1}
+    assert _jobs_after_editing(smoke_run, tmp_path, "plots/fig07_linearization.py") == {"figure_fig07": 1, "all": 1}
 
 
 @pytest.mark.slow
