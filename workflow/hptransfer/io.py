@@ -7,7 +7,6 @@ that Snakemake could mistake for a result.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +16,6 @@ import numpy as np
 import xarray as xr
 
 NETCDF_ENGINE = "netcdf4"
-log = logging.getLogger(__name__)
 
 
 def atomic_path(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -33,7 +31,7 @@ def _commit(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write_atomically(path: str | os.PathLike, write) -> Path:
+def write_atomically(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp)`` on a temporary sibling, then rename it over ``path``."""
     path, tmp = atomic_path(path)
     try:
@@ -52,36 +50,15 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     for name in ds.variables:
         ds[name].attrs = {k: _attr_value(v) for k, v in ds[name].attrs.items()}
         ds[name].encoding = {}
-    return _write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine=NETCDF_ENGINE, format="NETCDF4"))
+    return write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine=NETCDF_ENGINE, format="NETCDF4"))
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
-    return _write_atomically(path, lambda tmp: tmp.write_text(text))
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_bytes(data: bytes, path: str | os.PathLike) -> Path:
-    return _write_atomically(path, lambda tmp: tmp.write_bytes(data))
-
-
-def read_checkpoint(path: str | os.PathLike, identity: str, device: str | None = None) -> dict | None:
-    """The checkpoint at ``path`` if there is one and it was written by the job ``identity`` names
-    (its ``"identity"`` entry), else None: a changed config starts afresh instead of resuming."""
-    import torch
-
-    if not Path(path).exists():
-        return None
-    state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("identity") != identity:
-        log.warning("checkpoint %s belongs to another configuration; starting afresh", path)
-        return None
-    return state
-
-
-def write_torch(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` atomically: a job killed while checkpointing keeps its previous checkpoint."""
-    import torch  # only the training jobs need it
-
-    return _write_atomically(path, lambda tmp: torch.save(obj, tmp))
+    return write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _attr_value(value: Any) -> Any:

@@ -21,7 +21,8 @@ import xarray as xr
 
 from .data.corpus import load_token_arrays
 from .decomp import ParamSpec, SpectrumAccumulator
-from .io import read_checkpoint, write_dataset, write_torch
+from .checkpoint import read_checkpoint, write_checkpoint
+from .io import write_dataset
 from .models import build_transformer
 from .optimizers import build_optimizer
 from .params import build_param_groups
@@ -188,7 +189,7 @@ class Run:
         torch.set_rng_state(state["rng"])
 
     def save_checkpoint(self, path: Path) -> None:
-        write_torch(self.state_dict(), path)
+        write_checkpoint(self.state_dict(), path)
 
     def try_resume(self, path: Path) -> bool:
         state = read_checkpoint(path, json.dumps(self.cfg, sort_keys=True), self.device)

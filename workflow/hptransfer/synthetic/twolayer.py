@@ -38,7 +38,7 @@ import torch.nn.functional as F
 import xarray as xr
 from scipy import stats
 
-from ..io import read_checkpoint, write_torch
+from ..checkpoint import read_checkpoint, write_checkpoint
 
 # Tags separate the random streams (init, training data, validation data) of the same seed.
 _INIT_TAG, _DATA_TAG, _VAL_TAG = 0x1417, 0xDA7A, 0x7A11
@@ -305,7 +305,7 @@ def _seed_batches(task: Task, seeds: Sequence[int], step: int, batch: int, dtype
 def _save(path, identity: str, step: int, model: "StackedTwoLayer", optimizer: "StackedAdam", curve: np.ndarray,
           diverged: torch.Tensor, diverged_step: np.ndarray) -> None:
     """The state before ``step`` (tensors and plain values only, so it loads with weights_only)."""
-    write_torch({"identity": identity, "step": step, "params": [p.detach() for p in model.parameters()],
+    write_checkpoint({"identity": identity, "step": step, "params": [p.detach() for p in model.parameters()],
                  "exp_avg": optimizer.exp_avg, "exp_avg_sq": optimizer.exp_avg_sq,
                  "step_count": optimizer.step_count, "curve": torch.from_numpy(curve),
                  "diverged": diverged, "diverged_step": torch.from_numpy(diverged_step)}, path)
