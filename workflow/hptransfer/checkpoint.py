@@ -14,6 +14,8 @@ from .io import write_atomically
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_NAME = "checkpoint.pt"  # beside the job's output
+
 
 def read_checkpoint(path: str | os.PathLike, identity: str, device: str | None = None) -> dict | None:
     """The checkpoint at ``path`` if there is one and it was written by the job ``identity`` names

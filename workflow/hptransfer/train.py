@@ -21,7 +21,7 @@ import xarray as xr
 
 from .data.corpus import load_token_arrays
 from .decomp import ParamSpec, SpectrumAccumulator
-from .checkpoint import read_checkpoint, write_checkpoint
+from .checkpoint import CHECKPOINT_NAME, read_checkpoint, write_checkpoint
 from .io import write_dataset
 from .models import build_transformer
 from .optimizers import build_optimizer
@@ -30,8 +30,6 @@ from .schedules import ema_decay, ema_sample_steps, lr_factor
 from .tasks import ImageTask
 
 log = logging.getLogger("hptransfer.train")
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 # ------------------------------------------------------------------------------------------ data

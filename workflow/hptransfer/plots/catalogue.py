@@ -392,7 +392,7 @@ def idle_figure_settings(cfg: dict) -> list[str]:
     """Why each setting of ``figures`` that an enabled study could own does nothing in ``cfg``: its
     figure is drawn by another study (a partial figure) or lacks a companion. Such settings stay valid,
     since disabling a study can make them apply, but a user who tuned one should hear it is idle."""
-    drawn = all_figures(cfg | {"figures": {}})
+    drawn = all_figures(cfg | {"figures": {}})  # a figure switched off by its settings is not idle
     known = all_figures(cfg, enabled_only=False)
     notes = []
     for stem in sorted(set(cfg["figures"]) & set(known) - set(drawn)):

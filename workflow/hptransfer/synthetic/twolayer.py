@@ -306,9 +306,9 @@ def _save(path, identity: str, step: int, model: "StackedTwoLayer", optimizer: "
           diverged: torch.Tensor, diverged_step: np.ndarray) -> None:
     """The state before ``step`` (tensors and plain values only, so it loads with weights_only)."""
     write_checkpoint({"identity": identity, "step": step, "params": [p.detach() for p in model.parameters()],
-                 "exp_avg": optimizer.exp_avg, "exp_avg_sq": optimizer.exp_avg_sq,
-                 "step_count": optimizer.step_count, "curve": torch.from_numpy(curve),
-                 "diverged": diverged, "diverged_step": torch.from_numpy(diverged_step)}, path)
+                      "exp_avg": optimizer.exp_avg, "exp_avg_sq": optimizer.exp_avg_sq,
+                      "step_count": optimizer.step_count, "curve": torch.from_numpy(curve),
+                      "diverged": diverged, "diverged_step": torch.from_numpy(diverged_step)}, path)
 
 
 @torch.no_grad()
@@ -377,11 +377,10 @@ def train_batched(task_cfg: dict, width: int, lrs: Sequence[float], seeds: Seque
 
     identity = json.dumps({"config": cfg, "width": int(width), "lrs": lrs, "seeds": seeds, "steps": int(steps),
                            "batch": int(batch)}, sort_keys=True)
-    start = 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        start = _resume(checkpoint, identity, model, optimizer, curve, diverged, diverged_step, device)
-        if progress is not None:
-            progress(f"width {width}: resumed at step {start}/{steps} from {checkpoint}")
+    start = 0 if checkpoint is None else _resume(checkpoint, identity, model, optimizer, curve, diverged,
+                                                 diverged_step, device)
+    if start and progress is not None:  # checkpoints are written after step 0 only
+        progress(f"width {width}: resumed at step {start}/{steps} from {checkpoint}")
 
     for step in range(start, steps + 1):
         if checkpoint is not None and step > start and step % checkpoint_every == 0 and step < steps:
