@@ -5,7 +5,9 @@ Both are measured in the same run, on the same machine state, with the same mode
 
     PYTHONPATH=workflow .venv/bin/python benchmarks/bench_batched_twolayer.py [--device cuda] [--width 512]
 
-Prints models·steps/s for each and the ratio batched / one-at-a-time.
+Prints models·steps/s for each and the ratio batched / one-at-a-time; then the time of one
+batched step's gradients by hand (what training uses) and by autograd on the same stacked
+parameters, and their ratio.
 """
 from __future__ import annotations
 
@@ -26,6 +28,29 @@ def _timed(fn) -> float:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def _autograd_gradients(model: twolayer.StackedTwoLayer, task: twolayer.Task, x, y) -> list[torch.Tensor]:
+    params = [p.detach().requires_grad_() for p in model.parameters()]
+    W, b, a = params
+    prediction = (torch.relu(x[:, None] @ W + b) @ a).squeeze(-1)
+    task.loss(prediction, y).sum().backward()
+    return [p.grad for p in params]
+
+
+def _compare_gradients(args, cfg: dict, lrs, seeds) -> None:
+    """Seconds per step of hand-written vs autograd gradients of the stacked model, side by side."""
+    task = twolayer.make_task(twolayer.merge_task_config(cfg))
+    model = twolayer.StackedTwoLayer(task.d, args.width, seeds, len(lrs), torch.float32, args.device)
+    x, y = twolayer._seed_batches(task, seeds, 0, args.batch, torch.float32, args.device)
+    hand = lambda: model.losses_and_gradients(task, x, y)  # noqa: E731
+    auto = lambda: _autograd_gradients(model, task, x, y)  # noqa: E731
+    hand(), auto()
+    repeats = max(1, args.steps // 20)
+    hand_s = _timed(lambda: [hand() for _ in range(repeats)]) / repeats
+    auto_s = _timed(lambda: [auto() for _ in range(repeats)]) / repeats
+    print(f"gradients by hand: {hand_s * 1e3:8.1f} ms/step   by autograd: {auto_s * 1e3:8.1f} ms/step   "
+          f"ratio autograd / hand: {auto_s / hand_s:.2f}x")
 
 
 def main() -> None:
@@ -65,6 +90,7 @@ def main() -> None:
     print(f"batched      : {n_models:3d} models  {batched_s:8.2f} s  {batched_rate:10.1f} model-steps/s")
     print(f"one at a time: {len(pairs):3d} models  {single_s:8.2f} s  {single_rate:10.1f} model-steps/s")
     print(f"ratio batched / one-at-a-time: {batched_rate / single_rate:.2f}x")
+    _compare_gradients(args, cfg, lrs, seeds)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,29 @@ def test_batched_equals_single_models(task, extra):
     assert len(np.unique(ds.final_loss_val.values)) == 4
 
 
+@pytest.mark.parametrize("task", ["sphere", "kindex"])
+def test_hand_written_gradients_equal_autograd(task):
+    cfg = tl.merge_task_config(_cfg(task, dtype="float64"))
+    t = tl.make_task(cfg)
+    model = tl.StackedTwoLayer(t.d, WIDTH, [0, 1], 3, torch.float64, "cpu")
+    gen = torch.Generator().manual_seed(0)
+    # Move the models off their shared initialisation (b = 0, equal across learning rates).
+    for p in model.parameters():
+        p.add_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * p.std().clamp_min(0.1))
+    x, y = tl._seed_batches(t, [0, 1], 7, BATCH, torch.float64, "cpu")
+    losses, grads = model.losses_and_gradients(t, x, y)
+    params = [p.clone().requires_grad_() for p in model.parameters()]
+    W, b, a = params
+    expected = t.loss((torch.relu(x[:, None] @ W + b) @ a).squeeze(-1), y)
+    expected.sum().backward()
+    torch.testing.assert_close(losses, expected.detach(), rtol=1e-12, atol=0)
+    for grad, p in zip(grads, params):
+        assert grad.shape == p.shape
+        torch.testing.assert_close(grad, p.grad, rtol=1e-10, atol=1e-14)
+    # the ReLU mask is not trivial: some units are off for some inputs
+    assert 0 < float((x[:, None] @ W + b > 0).double().mean()) < 1
+
+
 def test_batched_equals_single_in_float32():
     cfg = _cfg("kindex")
     ds = tl.train_batched(cfg, WIDTH, [1e-2], [2, 3], STEPS, BATCH)
