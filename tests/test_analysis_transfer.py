@@ -179,3 +179,16 @@ def test_summary_reports_optima_rates_verdict_and_kappa():
     assert "by transfer: transfer from the point estimates, decided (90% interval of beta - alpha/2 [" in text
     assert "kappa-hat" in text and "| 8 |" in text
     assert render_summary(transfer, None).count("kappa-hat") == 0
+
+
+def test_theorem2_line_counts_margins_as_zero_where_the_verdict_does():
+    from hptransfer.analysis.rates import MARGIN_ATOL
+    from hptransfer.analysis.summary import _theorem2_significance
+
+    def line(lo, hi):
+        return _theorem2_significance(xr.Dataset({"margin_lo": lo, "margin_hi": hi}), "90%")
+
+    assert line(0.5 * MARGIN_ATOL, 0.4).startswith("undecided")  # the verdict calls it "not above 0" too
+    assert line(2 * MARGIN_ATOL, 0.4).startswith("decided")
+    assert line(-0.4, -2 * MARGIN_ATOL).startswith("decided")
+    assert line(-0.4, -0.5 * MARGIN_ATOL).startswith("undecided")

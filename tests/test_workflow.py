@@ -66,6 +66,15 @@ def test_invalid_config_fails_before_any_job_and_names_the_key(workdir, tmp_path
     assert not (workdir / "results").exists()
 
 
+def test_idle_figure_setting_is_noted_once_when_the_workflow_is_parsed(workdir, tmp_path):
+    cfg = load_yaml(REPO / SMOKE)
+    # Fig 23 of the LR study needs a β-sweep companion, which the smoke preset does not enable
+    cfg["figures"] = dict(cfg.get("figures") or {}, fig23_llama_adam_lr={"dpi": 90})
+    proc = snakemake(workdir, "-n", "--configfile", str(write_config(tmp_path / "idle.yaml", cfg)))
+    note = "hptransfer: figures.fig23_llama_adam_lr: has no effect, it needs a companion study"
+    assert (proc.stdout + proc.stderr).count(note) == 1
+
+
 @pytest.mark.slow
 def test_smoke_preset_end_to_end(smoke_run):
     sweep = xr.open_dataset(smoke_run / "results/studies/llama_adam_lr/sweep.nc")

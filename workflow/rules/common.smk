@@ -30,8 +30,10 @@ try:
 except ConfigError as _exc:
     raise WorkflowError(str(_exc)) from None
 
-for _note in idle_figure_settings(CFG):
-    print(f"hptransfer: {_note}", file=sys.stderr)
+# once, by the process the user started, not again by every job that re-parses the workflow
+if workflow.is_main_process:
+    for _note in idle_figure_settings(CFG):
+        print(f"hptransfer: {_note}", file=sys.stderr)
 
 PLOTS = Path("workflow/hptransfer/plots")
 # the analysis code, an input of every analysis rule: a change to it redoes the (cheap) analyses and

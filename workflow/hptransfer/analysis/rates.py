@@ -76,8 +76,13 @@ def _interval(value: float, se: float, level: float, dof: int | None) -> tuple[f
     return (value - half, value + half)
 
 
+# beta - alpha/2 closer to 0 than this counts as 0 (numerical noise of exact synthetic data; rates
+# that close cannot be told apart in practice).
+MARGIN_ATOL = 1e-3
+
+
 def verdict(alpha, beta, alpha_se=0.0, beta_se=0.0, *, level: float = 0.9, dof: int | None = None,
-            resolution: float = 0.5, atol: float = 1e-3) -> Verdict:
+            resolution: float = 0.5, atol: float = MARGIN_ATOL) -> Verdict:
     """Classify transfer as "fast", "weak" or "inconclusive" from alpha and beta with errors.
 
     The test is on the margin m = beta - alpha/2 with standard error sqrt(se_beta^2 + se_alpha^2/4)
@@ -89,8 +94,7 @@ def verdict(alpha, beta, alpha_se=0.0, beta_se=0.0, *, level: float = 0.9, dof: 
       or it contains 0 and is narrow, half-width <= ``resolution`` * alpha/2 (beta ~ alpha/2);
     * "inconclusive": a NaN, too few degrees of freedom, or an interval too wide to tell.
 
-    ``atol`` is the margin below which beta - alpha/2 counts as zero (numerical noise of exact
-    synthetic data; rates that close cannot be told apart in practice).
+    ``atol`` is the margin below which beta - alpha/2 counts as zero.
     """
     alpha, beta = float(alpha), float(beta)
     se = float(np.sqrt(float(beta_se) ** 2 + float(alpha_se) ** 2 / 4))

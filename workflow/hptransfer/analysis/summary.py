@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .rates import MARGIN_ATOL
+
 __all__ = ["rates_block", "render_summary"]
 
 _MEANING = {
@@ -79,7 +81,9 @@ def _theorem2_significance(t: xr.Dataset, ci: str) -> str:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "undecided (no interval for beta - alpha/2)"
     span = f"{ci} interval of beta - alpha/2 [{_num(lo, '.3f')}, {_num(hi, '.3f')}]"
-    return f"decided ({span})" if lo > 0 or hi < 0 else f"undecided ({span} contains 0)"
+    # the same zero as the verdict's, so the two never disagree
+    decided = lo > MARGIN_ATOL or hi < -MARGIN_ATOL
+    return f"decided ({span})" if decided else f"undecided ({span} contains 0)"
 
 
 def _kappa_table(k: xr.Dataset) -> list[str]:
