@@ -30,21 +30,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _autograd_gradients(model: twolayer.StackedTwoLayer, task: twolayer.Task, x, y) -> list[torch.Tensor]:
-    params = [p.detach().requires_grad_() for p in model.parameters()]
-    W, b, a = params
-    prediction = (torch.relu(x[:, None] @ W + b) @ a).squeeze(-1)
-    task.loss(prediction, y).sum().backward()
-    return [p.grad for p in params]
-
-
 def _compare_gradients(args, cfg: dict, lrs, seeds) -> None:
     """Seconds per step of hand-written vs autograd gradients of the stacked model, side by side."""
     task = twolayer.make_task(twolayer.merge_task_config(cfg))
     model = twolayer.StackedTwoLayer(task.d, args.width, seeds, len(lrs), torch.float32, args.device)
     x, y = twolayer._seed_batches(task, seeds, 0, args.batch, torch.float32, args.device)
     hand = lambda: model.losses_and_gradients(task, x, y)  # noqa: E731
-    auto = lambda: _autograd_gradients(model, task, x, y)  # noqa: E731
+    auto = lambda: twolayer.autograd_losses_and_gradients(model, task, x, y)  # noqa: E731
     hand(), auto()
     repeats = max(1, args.steps // 20)
     hand_s = _timed(lambda: [hand() for _ in range(repeats)]) / repeats

@@ -310,7 +310,7 @@ class StackedTwoLayer:
         """Per-model training losses (S, L) and the gradients of each model's loss, [dW, db, da].
 
         By hand rather than by autograd (the same numbers up to rounding; the tests compare with
-        torch.optim.Adam on an nn.Module): with g_b = dloss/dprediction_b and the ReLU mask
+        :func:`autograd_losses_and_gradients` and with torch.optim.Adam on an nn.Module): with g_b = dloss/dprediction_b and the ReLU mask
         1{h_bj > 0}, da_j = Σ_b g_b h_bj, db_j = a_j Σ_b g_b 1{h_bj > 0} and
         dW_ij = a_j Σ_b x_bi g_b 1{h_bj > 0}. The mask overwrites the hidden layer in its buffer, so
         a step allocates no (S, L, B, n) tensor; autograd allocates several, and a CPU step is about 3× slower.
@@ -322,9 +322,19 @@ class StackedTwoLayer:
         grad_a = (g @ hidden).transpose(-1, -2)
         mask = hidden.sign_()  # hidden >= 0, so its sign is the ReLU mask; hidden is not needed again
         a_row = self.a.transpose(-1, -2)
-        grad_b = (g @ mask) * a_row
-        grad_W = ((x[:, None] * g.transpose(-1, -2)).transpose(-1, -2) @ mask) * a_row
+        grad_b = (g @ mask).mul_(a_row)
+        grad_W = ((x[:, None] * g.transpose(-1, -2)).transpose(-1, -2) @ mask).mul_(a_row)
         return losses, [grad_W, grad_b, grad_a]
+
+
+def autograd_losses_and_gradients(model: StackedTwoLayer, task: Task, x: torch.Tensor, y: torch.Tensor):
+    """What :meth:`StackedTwoLayer.losses_and_gradients` computes, by autograd: its reference."""
+    params = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    W, b, a = params
+    x = x[:, None] if x.dim() == 3 else x
+    losses = task.loss((torch.relu(x @ W + b) @ a).squeeze(-1), y)
+    losses.sum().backward()
+    return losses.detach(), [p.grad for p in params]
 
 
 def _stacked_validation_loss(model: StackedTwoLayer, task: Task, x_val, y_val, chunk: int) -> torch.Tensor:
