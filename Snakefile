@@ -30,7 +30,8 @@ rule all:
     default_target: True
 
 
-# `snakemake --cores all study_<name>` runs one study of the config (its runs, analyses and figures)
+# `snakemake --cores all study_<name>` runs one study of the config (its runs, analyses and the
+# figures drawn from it alone)
 for _name in enabled_studies(CFG):
 
     rule:

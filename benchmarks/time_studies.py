@@ -10,7 +10,8 @@ interrupted by the end of a session resumes where it stopped when the same resul
         --log results/benchmarks/studies.tsv [study ...]
 
 Prints and appends `study  jobs  wall_s  rc` lines (TSV) to --log; the studies default to every
-enabled one, in config order. Run it on an otherwise idle machine.
+enabled one, in config order, then `all`: the figures that set several studies side by side, which
+no `study_<name>` target draws. Run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
@@ -26,18 +27,21 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from hptransfer.config import enabled_studies, load_config, read_config_file  # noqa: E402
 
+ALL = "all"
+
 
 def jobs_done(output: str) -> int:
     """Jobs the Snakemake run finished, from its last "N of M steps" line (0 when nothing to do),
-    not counting the `study_<name>` target itself."""
+    not counting the target rule itself."""
     done = re.findall(r"^(\d+) of \d+ steps", output, flags=re.MULTILINE)
     return max(int(done[-1]) - 1, 0) if done else 0
 
 
 def time_study(study: str, configfile: str, cores: str, log_dir: Path) -> tuple[int, float, int]:
-    """Run `snakemake study_<study>` to the end; (jobs run, wall seconds, return code)."""
+    """Run `snakemake study_<study>` (or `all`) to the end; (jobs run, wall seconds, return code)."""
+    target = study if study == ALL else f"study_{study}"
     # the target before --configfile, which takes several values and would swallow it
-    command = [sys.executable, "-m", "snakemake", f"study_{study}", "--cores", cores,
+    command = [sys.executable, "-m", "snakemake", target, "--cores", cores,
                "--configfile", configfile]
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -48,14 +52,14 @@ def time_study(study: str, configfile: str, cores: str, log_dir: Path) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("studies", nargs="*", help="studies to time, in order (default: every enabled one)")
+    parser.add_argument("studies", nargs="*", help=f"studies to time, in order, or {ALL!r} (default: every enabled one, then {ALL!r})")
     parser.add_argument("--configfile", default="config.yaml")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--log", default="results/benchmarks/studies.tsv")
     args = parser.parse_args()
     cfg = load_config(read_config_file(REPO / args.configfile))
-    studies = args.studies or list(enabled_studies(cfg))
-    unknown = sorted(set(studies) - set(enabled_studies(cfg)))
+    studies = args.studies or [*enabled_studies(cfg), ALL]
+    unknown = sorted(set(studies) - set(enabled_studies(cfg)) - {ALL})
     if unknown:
         parser.error(f"not an enabled study of {args.configfile}: {', '.join(unknown)}")
     log = REPO / args.log

@@ -17,7 +17,12 @@ from hptransfer.config import (  # noqa: E402
     study_run_keys,
     width_cost,
 )
-from hptransfer.plots.catalogue import all_figures, idle_figure_settings, unknown_figure_settings  # noqa: E402
+from hptransfer.plots.catalogue import (  # noqa: E402
+    all_figures,
+    idle_figure_settings,
+    single_study_figures,
+    unknown_figure_settings,
+)
 
 try:
     CFG = load_config(config)
@@ -91,15 +96,18 @@ def figure_files(stems):
     return [f"results/figures/{stem}.{ext}" for stem in stems for ext in ("pdf", "png")]
 
 
+def study_datasets(name):
+    return STUDY_OUTPUTS[CFG["studies"][name]["kind"]](name)
+
+
 def study_targets(name):
-    """One study's datasets and the figures it owns (`snakemake study_<name>` builds just these)."""
-    owned = [stem for stem, (_, owner) in all_figures(CFG).items() if owner == name]
-    return STUDY_OUTPUTS[CFG["studies"][name]["kind"]](name) + figure_files(owned)
+    """One study's datasets and the figures drawn from it alone (`snakemake study_<name>` builds
+    just these; figures that set several studies side by side come with `all`)."""
+    return study_datasets(name) + figure_files(single_study_figures(CFG, name))
 
 
 def all_targets():
-    targets = [t for name in enabled_studies(CFG) for t in study_targets(name)]
-    return targets + figure_files(stem for stem, (_, owner) in all_figures(CFG).items() if owner is None)
+    return [t for name in enabled_studies(CFG) for t in study_datasets(name)] + figure_files(all_figures(CFG))
 
 
 def lm_outputs(name):

@@ -383,6 +383,14 @@ def all_figures(cfg: dict, enabled_only: bool = True) -> dict[str, tuple[FigureS
     return out
 
 
+def single_study_figures(cfg: dict, study_name: str) -> list[str]:
+    """The figures ``study_name`` owns and draws from its own data alone: what `snakemake
+    study_<name>` builds. A figure beside companion studies waits for `snakemake all`, so one study's
+    target never trains the runs of another."""
+    return [stem for stem, (spec, owner) in all_figures(cfg).items()
+            if owner == study_name and not companion_studies(cfg, spec, study_name)]
+
+
 def unknown_figure_settings(cfg: dict) -> list[str]:
     known = all_figures(cfg, enabled_only=False)
     return sorted(set(cfg["figures"]) - set(known))
