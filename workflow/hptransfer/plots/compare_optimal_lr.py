@@ -55,11 +55,11 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     fig, axes = new_figure(2 if effective else 1, settings=settings)
     axes = np.atleast_1d(axes)
     _panel(axes[0], ds, params, colors, "hp_star", "hp_star_lo", "hp_star_hi", "lr_exponent")
-    axes[0].set_ylabel(f"optimal {hp_label(hp)} (swept, base-width value)")
+    axes[0].set_ylabel(f"optimal {hp_label(hp)}\n(swept, base-width value)")
     level = 100 * float(ds.attrs.get("interval_level", 0.9))
     axes[0].set_title(f"(a) {ds.attrs.get('study', '')}: optimal {hp} ({level:g}% CI)")
     if effective:
         _panel(axes[1], ds, params, colors, "hp_star_effective", None, None, "lr_exponent_effective")
-        axes[1].set_ylabel("hidden-layer learning rate applied at the optimum")
+        axes[1].set_ylabel("hidden-layer learning rate\napplied at the optimum")
         axes[1].set_title("(b) hidden-layer LR (source: ∝ w$^{-0.85}$)")
     return fig

@@ -62,7 +62,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     ax.set_xlabel("width n")
     ax.set_ylabel(f"transfer error  L(η*({ref})) − L(η*(n))")
     level = 100 * float(ds.attrs.get("interval_level", 0.9))
-    ax.set_title(f"{ds.attrs.get('study', '')}: transfer error ({level:g}% bootstrap over seeds)")
+    ax.set_title(f"{ds.attrs.get('study', '')}: transfer error\n({level:g}% bootstrap over seeds)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(title="scheme")
     return fig
