@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from hptransfer.synthetic import twolayer
+from hptransfer.train import batched
 
 
 def _timed(fn) -> float:
@@ -33,10 +34,10 @@ def _timed(fn) -> float:
 def _compare_gradients(args, cfg: dict, lrs, seeds) -> None:
     """Seconds per step of hand-written vs autograd gradients of the stacked model, side by side."""
     task = twolayer.make_task(twolayer.merge_task_config(cfg))
-    model = twolayer.StackedTwoLayer(task.d, args.width, seeds, len(lrs), torch.float32, args.device)
-    x, y = twolayer._seed_batches(task, seeds, 0, args.batch, torch.float32, args.device)
+    model = batched.StackedTwoLayer(task.d, args.width, seeds, len(lrs), torch.float32, args.device)
+    x, y = batched.seed_batches(task, seeds, 0, args.batch, torch.float32, args.device)
     hand = lambda: model.losses_and_gradients(task, x, y)  # noqa: E731
-    auto = lambda: twolayer.autograd_losses_and_gradients(model, task, x, y)  # noqa: E731
+    auto = lambda: batched.autograd_losses_and_gradients(model, task, x, y)  # noqa: E731
     hand(), auto()
     repeats = max(1, args.steps // 20)
     hand_s = _timed(lambda: [hand() for _ in range(repeats)]) / repeats
@@ -66,13 +67,13 @@ def main() -> None:
     n_models = len(lrs) * len(seeds)
 
     # Warm-up (allocator, kernels) so neither side pays first-call costs.
-    twolayer.train_batched(cfg, args.width, lrs[:2], seeds[:1], 3, args.batch, device=args.device)
-    twolayer.train_single(cfg, args.width, lrs[0], seeds[0], 3, args.batch, device=args.device)
+    batched.train_batched(cfg, args.width, lrs[:2], seeds[:1], 3, args.batch, device=args.device)
+    batched.train_single(cfg, args.width, lrs[0], seeds[0], 3, args.batch, device=args.device)
 
-    batched_s = _timed(lambda: twolayer.train_batched(cfg, args.width, lrs, seeds, args.steps, args.batch,
+    batched_s = _timed(lambda: batched.train_batched(cfg, args.width, lrs, seeds, args.steps, args.batch,
                                                       device=args.device))
     pairs = [(lr, s) for s in seeds for lr in lrs][: args.single_models]
-    single_s = _timed(lambda: [twolayer.train_single(cfg, args.width, lr, s, args.steps, args.batch,
+    single_s = _timed(lambda: [batched.train_single(cfg, args.width, lr, s, args.steps, args.batch,
                                                      device=args.device) for lr, s in pairs])
 
     batched_rate = n_models * args.steps / batched_s

@@ -18,9 +18,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hptransfer.config import RunKey, load_config, run_config
+from hptransfer.config.load import load_config
+from hptransfer.config.runs import RunKey
+from hptransfer.studies import run_config
 from hptransfer.data.corpus import prepare_corpus
-from hptransfer.train import Run, loss_on, training_batch
+from hptransfer.train.engine import Run
+from hptransfer.train.tasks import loss_on, training_batch
 
 
 def engine_config(width: int, steps: int, batch: int, context: int) -> dict:
@@ -41,7 +44,7 @@ def bare_step(run: Run) -> Callable[[int], None]:
                            betas=(0.9, 0.999), foreach=True)
 
     def step(s: int) -> None:
-        batch = training_batch(run.train_tokens, cfg["seed"], s, cfg["training"]["batch_size"],
+        batch = training_batch(run.task.train_tokens, cfg["seed"], s, cfg["training"]["batch_size"],
                                cfg["model"]["context"])
         opt.zero_grad(set_to_none=True)
         loss_on(model, batch).backward()

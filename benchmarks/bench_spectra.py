@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hptransfer.decomp import SpectrumAccumulator, alignment_eigenvalues, param_specs
+from hptransfer.decomposition.accumulator import SpectrumAccumulator, param_specs
+from hptransfer.decomposition.spectra import alignment_eigenvalues
 
 VOCAB, DEPTH, HEADS, CONTEXT = 1024, 4, 8, 128
 

@@ -25,7 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
-from hptransfer.config import enabled_studies, load_config, read_config_file  # noqa: E402
+from hptransfer.config.load import load_config, read_config_file  # noqa: E402
+from hptransfer.config.runs import enabled_studies  # noqa: E402
 
 ALL = "all"
 

@@ -281,7 +281,7 @@ def test_cancelled_training_job_resumes(cluster, snapshot, profile, tmp_path):
     study["seeds"] = [0]
     study["training"].update(steps=200, checkpoint_every=10, log_every=50)
     sys.path.insert(0, str(snapshot / "workflow"))
-    from hptransfer.plots.catalogue import global_figures, study_figures
+    from hptransfer.figures.catalogue import global_figures, study_figures
 
     stems = [*study_figures(study_name, study), *global_figures()]
     preset["figures"] = {stem: {"enabled": False} for stem in stems}

@@ -5,8 +5,8 @@ __version__ = "0.1.0"
 
 
 def alignment_eigenvalues(G, dW, row=False):
-    """Eigenvalues of the alignment matrix S(G, δW), sorted by |λ| (see hptransfer.decomp)."""
-    from .decomp import alignment_eigenvalues as impl
+    """Eigenvalues of the alignment matrix S(G, δW), sorted by |λ| (see hptransfer.decomposition.spectra)."""
+    from .decomposition.spectra import alignment_eigenvalues as impl
     return impl(G, dW, row=row)
 
 

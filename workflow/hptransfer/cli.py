@@ -16,13 +16,14 @@ import sys
 
 
 def _read_structured(path: str) -> dict:
-    from .config import read_config_file
+    from .config.load import read_config_file
     return read_config_file(path)
 
 
 def cmd_train(args) -> None:
-    from .train import train_run
-    train_run(_read_structured(args.config), args.data, args.out, threads=args.threads, device=args.device)
+    from .config.run import RunConfig
+    from .train.job import train_run
+    train_run(RunConfig.from_dict(_read_structured(args.config)), args.data, args.out, threads=args.threads, device=args.device)
 
 
 def cmd_prepare(args) -> None:
@@ -32,15 +33,18 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_run_config(args) -> None:
-    from .config import RunKey, format_value, load_config, run_config
+    from .config.load import load_config
+    from .config.runs import RunKey, format_value
+    from .studies import run_config
     cfg = load_config(_read_structured(args.configfile))
     study = cfg["studies"][args.study]
     key = RunKey(args.study, args.param, args.width, study["hp"], format_value(args.value), args.seed)
-    print(json.dumps(run_config(cfg, key), indent=2, sort_keys=True))
+    print(json.dumps(run_config(cfg, key).to_dict(), indent=2, sort_keys=True))
 
 
 def cmd_validate(args) -> None:
-    from .config import ConfigError, load_config
+    from .config.errors import ConfigError
+    from .config.load import load_config
     try:
         load_config(_read_structured(args.configfile))
     except ConfigError as exc:

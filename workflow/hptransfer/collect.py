@@ -13,11 +13,17 @@ import numpy as np
 import xarray as xr
 
 from .io import open_dataset
+from .studies import kind_of
 
 RUN_VARIABLES = ("final_loss_ema", "final_loss_iterate", "diverged", "linearization_gap", "loss_train",
                  "loss_val_ema", "loss_val_iterate", "loss_linearized", "phi_topk", "phi_k",
                  # sample-wise study (per validation example; the sample × component psi stays in run.nc)
                  "val_loss_per_sample", "psi_total", "mci")
+
+
+def collect(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Dataset:
+    """The sweep of a study from its run datasets, stacked by its kind's collector."""
+    return COLLECTORS[kind_of(study_cfg).collector](paths, study, study_cfg)
 
 
 def run_coordinates(ds: xr.Dataset) -> dict:
@@ -47,7 +53,7 @@ def collect_study(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Da
     ds["diverged"] = ds["diverged"].astype(bool)
     depth = {w: int(next(r.attrs["depth"] for r in runs if int(r.attrs["width"]) == w)) for w in lead["width"]}
     ds = ds.assign_coords(depth=("width", [depth[w] for w in lead["width"]]))
-    if len(lead["param"]) == 1 and study_cfg["kind"] != "compare":
+    if len(lead["param"]) == 1 and not kind_of(study_cfg).keeps_param_dim:
         ds = ds.squeeze("param", drop=False)
     ds.attrs = {"study": study, "hp": hp, "metric": "final_loss_ema", "kind": study_cfg["kind"],
                 "config": json.dumps(study_cfg, sort_keys=True, default=float)}
@@ -120,3 +126,7 @@ def collect_batched(paths: list[str | Path], study: str, study_cfg: dict) -> xr.
                 "task": study_cfg["task"], "parametrization": parts[0].attrs.get("parametrization", "mup"),
                 "config": json.dumps(study_cfg, sort_keys=True, default=float)}
     return ds
+
+
+# the registry names each kind's collector (hptransfer.studies), so the registry stays free of xarray
+COLLECTORS = {"collect_study": collect_study, "collect_batched": collect_batched}

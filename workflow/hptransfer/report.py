@@ -63,91 +63,11 @@ def figure_caption(cfg: dict, figure_id: str, inputs: Iterable[str], fits: str |
 
 # ------------------------------------------------------------------------------- study settings
 
-def _values(xs) -> str:
-    """All values, or for a long list its length and range."""
-    def text(x) -> str:
-        return format(x, "g") if isinstance(x, float) else str(x)
-
-    xs = list(xs)
-    return ", ".join(map(text, xs)) if len(xs) <= 6 else f"{len(xs)} values, {text(min(xs))} … {text(max(xs))}"
-
-
-def _optimizer(o: dict) -> str:
-    extra = []
-    if o["name"] in ("adam", "adamw") and o.get("betas"):
-        extra.append(f"betas {_values(o['betas'])}")
-    if o.get("momentum") is not None:
-        extra.append(f"momentum {o['momentum']:g}")
-    if o["name"] == "dion" and o.get("rank_rule"):
-        cap = f" (cap {o['rank_cap']})" if o["rank_rule"] == "bounded" and o.get("rank_cap") else ""
-        extra.append(f"{o['rank_rule']} rank{cap}")
-    if o.get("weight_decay"):
-        extra.append(f"weight decay {o['weight_decay']:g}")
-    return f"optimizer {o['name']}" + (f" ({', '.join(extra)})" if extra else "")
-
-
-def _sweep(s: dict) -> list[str]:
-    return [f"swept {s.get('hp', 'lr')}: {_values(s['grid'])}", f"widths {_values(s['widths'])}",
-            f"seeds {_values(s['seeds'])}"]
-
-
-def _training(s: dict) -> list[str]:
-    t = s["training"]
-    out = [f"{t['steps']} steps, batch {t['batch_size']}, {t['schedule']['kind']} schedule"]
-    d = s.get("decomposition", {})
-    if d.get("enabled"):
-        out.append(f"decomposition top-k {_values(d['topk'])}")
-    step = s.get("analysis", {}).get("step")
-    if step is not None:
-        out.append(f"analysed at step {step}")
-    return out
-
-
-def _lm(s: dict) -> list[str]:
-    m = s["model"]
-    rule = m.get("depth_rule", {}).get("rule", "fixed")
-    depth = f"depth {m['depth']}" + ("" if rule == "fixed" else f" ({rule} depth rule)")
-    return [f"model {m['block']} ({depth}, {m['heads']} heads, context {m['context']}, base width "
-            f"{m['base_width']})", f"corpus {s['corpus']}",
-            f"parametrization {', '.join(s['parametrizations'])}", _optimizer(s["optimizer"]),
-            *_sweep(s), *_training(s)]
-
-
-def _twolayer(s: dict) -> list[str]:
-    task = f"task {s['task']} (d = {s['d']}" + (f", k = {s['k']})" if s["task"] == "kindex" else ")")
-    factor = float(s.get("second_layer_lr_factor", 1.0))
-    model = f"two-layer ReLU network, µP, Adam, base width {s['base_width']}" + (
-        f", second-layer learning rate × {factor:g}" if factor != 1.0 else "")
-    return [model, task, *_sweep(s),
-            f"{s['steps']} steps, batch {s['batch_size']}, {s['val_size']} validation points"]
-
-
-def _samplewise(s: dict) -> list[str]:
-    return [f"bias-free two-layer ReLU MLP, base width {s['model']['base_width']}",
-            f"data {s['dataset']['source']}", f"parametrization {', '.join(s['parametrizations'])}",
-            _optimizer(s["optimizer"]), *_sweep(s), *_training(s)]
-
-
-def _rf_ridge(s: dict) -> list[str]:
-    given = [f"{k} = {s[k]:g}" for k in ("psi1", "sigma_eps") if k in s]
-    out = ["random-features ridge regression, deterministic equivalent"
-           + (f" ({', '.join(given)})" if given else " (the paper's psi1, sigma_eps)")]
-    if "psi2_rates" in s:
-        out.append(f"width ratios n/d {_values(s['psi2_rates'])}")
-    sim = [f"{k} = {s['simulation'][k]}" for k in ("d", "n_draws") if k in s.get("simulation", {})]
-    if sim:
-        out.append(f"simulation {', '.join(sim)}")
-    return out
-
-
-_SETTINGS: dict[str, Callable[[dict], list[str]]] = {
-    "lm": _lm, "compare": _lm, "twolayer": _twolayer, "samplewise": _samplewise, "rf_ridge": _rf_ridge,
-}
-
-
 def study_settings(study: dict) -> list[str]:
-    """Key settings of a (defaults-filled) study block, one short phrase each."""
-    return _SETTINGS.get(study["kind"], lambda s: [f"kind {s['kind']}"])(study)
+    """Key settings of a (defaults-filled) study block, one short phrase each (its kind's words)."""
+    from .studies import kind_of
+
+    return kind_of(study).describe(study)
 
 
 # ------------------------------------------------------------------------------ fitted numbers
@@ -164,7 +84,7 @@ def _transfer(ds) -> list[str]:
 
 
 def _comparison(ds) -> list[str]:
-    from .analysis.summary import _num as num  # "n/a" where a fit is missing
+    from .analysis.formatting import format_number as num  # "n/a" where a fit is missing
 
     out = []
     for p in ds["param"].values:
@@ -177,7 +97,7 @@ def _comparison(ds) -> list[str]:
 
 
 def _rf(ds) -> list[str]:
-    from .analysis.summary import _num as num
+    from .analysis.formatting import format_number as num
 
     return [f"- slope of {gap}_n against n/d: {num(ds.attrs[f'slope_{gap}'], '.3g')} (Theorem 3: "
             f"{float(ds.attrs[f'predicted_slope_{gap}']):g})" for gap in ("a", "b", "c")

@@ -3,7 +3,7 @@
 
 rule collect:
     input:
-        runs=lambda wc: study_run_paths(wc.study),
+        runs=lambda wc: run_paths(CFG, wc.study),
     output:
         "results/studies/{study}/sweep.nc",
     params:

@@ -5,24 +5,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from hptransfer.config import (  # noqa: E402
-    ConfigError,
-    RunKey,
-    corpus_dir,
-    enabled_studies,
-    load_config,
-    model_depth,
-    run_config,
-    run_owner,
-    study_run_keys,
-    width_cost,
-)
-from hptransfer.plots.catalogue import (  # noqa: E402
+from hptransfer.config.errors import ConfigError  # noqa: E402
+from hptransfer.config.load import load_config  # noqa: E402
+from hptransfer.config.runs import RunKey, enabled_studies, model_depth, width_cost  # noqa: E402
+from hptransfer.figures.catalogue import (  # noqa: E402
     all_figures,
     idle_figure_settings,
     single_study_figures,
     unknown_figure_settings,
 )
+from hptransfer.studies import kind_of, run_config, run_paths, study_outputs  # noqa: E402
 
 try:
     CFG = load_config(config)
@@ -40,11 +32,16 @@ if workflow.is_main_process:
     for _note in idle_figure_settings(CFG):
         print(f"hptransfer: {_note}", file=sys.stderr)
 
-PLOTS = Path("workflow/hptransfer/plots")
-# the analysis code, an input of every analysis rule: a change to it redoes the (cheap) analyses and
-# the figures drawn from them, never the training runs
-ANALYSIS_CODE = sorted(str(p.relative_to(workflow.basedir))
-                       for p in (Path(workflow.basedir) / "workflow/hptransfer/analysis").glob("*.py"))
+PLOTS = Path("workflow/hptransfer/figures")
+# the analysis code and the defaults it reads, an input of every analysis rule: a change to them
+# redoes the (cheap) analyses and the figures drawn from them, never the training runs
+ANALYSIS_CODE = sorted(
+    str(p.relative_to(workflow.basedir))
+    for p in [
+        *(Path(workflow.basedir) / "workflow/hptransfer/analysis").glob("*.py"),
+        Path(workflow.basedir) / "workflow/hptransfer/config/defaults.py",
+    ]
+)
 
 
 def training_gpus():
@@ -57,8 +54,6 @@ def training_gpus():
     import shutil
 
     return CFG["slurm"]["train_gpus"] if shutil.which("nvidia-smi") else 0
-LM_KINDS = ("lm", "compare")
-
 
 def _alternation(names):
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
@@ -79,60 +74,31 @@ def run_key(wc):
     return RunKey(wc.study, wc.param, int(wc.width), wc.hp, wc.value, int(wc.seed))
 
 
-def study_run_paths(study):
-    """Run datasets of a study: one run.nc per run, each at the study that actually trains it
-    (shared runs); for batched two-layer studies one dataset per width."""
-    s = CFG["studies"][study]
-    if s["kind"] == "twolayer":
-        return [f"results/runs/{study}/mup/n{w}/batch.nc" for w in s["widths"]]
-    return [run_owner(CFG, key).path for key in study_run_keys(CFG, study)]
+def study_of(wc):
+    return CFG["studies"][wc.study]
 
 
-def corpus_files(corpus):
-    return [f"{corpus_dir(corpus)}/{name}" for name in ("meta.json", "train.bin", "val.bin")]
+def training_data(wc):
+    """The data files a study's training jobs read (its kind says which)."""
+    return kind_of(study_of(wc)).data_files(CFG, study_of(wc))
+
+
+def training_data_dir(wc):
+    return kind_of(study_of(wc)).data_dir(CFG, study_of(wc))
 
 
 def figure_files(stems):
     return [f"results/figures/{stem}.{ext}" for stem in stems for ext in ("pdf", "png")]
 
 
-def study_datasets(name):
-    return STUDY_OUTPUTS[CFG["studies"][name]["kind"]](name)
-
-
 def study_targets(name):
     """One study's datasets and the figures drawn from it alone (`snakemake study_<name>` builds
     just these; figures that set several studies side by side come with `all`)."""
-    return study_datasets(name) + figure_files(single_study_figures(CFG, name))
+    return study_outputs(CFG, name) + figure_files(single_study_figures(CFG, name))
 
 
 def all_targets():
-    return [t for name in enabled_studies(CFG) for t in study_datasets(name)] + figure_files(all_figures(CFG))
-
-
-def lm_outputs(name):
-    out = [f"results/studies/{name}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
-    if CFG["studies"][name]["decomposition"]["enabled"]:
-        out.append(f"results/studies/{name}/kappa.nc")
-    return out
-
-
-def compare_outputs(name):
-    """Comparison studies: the per-scheme transfer analysis and the comparison itself (Algorithm 1
-    is a single-parametrization analysis and is left to the lm studies)."""
-    study = f"results/studies/{name}"
-    return [f"{study}/sweep.nc", f"{study}/transfer.nc"] + [f"{study}/comparison.{ext}" for ext in ("nc", "md", "csv")]
-
-
-def twolayer_outputs(name):
-    return [f"results/studies/{name}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
-
-
-def rf_outputs(name):
-    return [f"results/studies/{name}/rf.nc"]
-
-
-STUDY_OUTPUTS = {"lm": lm_outputs, "compare": compare_outputs, "twolayer": twolayer_outputs, "rf_ridge": rf_outputs}
+    return [t for name in enabled_studies(CFG) for t in study_outputs(CFG, name)] + figure_files(all_figures(CFG))
 
 
 # ----------------------------------------------------------------------------- rule helpers

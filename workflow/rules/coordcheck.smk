@@ -1,25 +1,18 @@
 # Coordinate check (design.md, "microsoft/mup"): activation and update sizes per layer against width
 # under each parametrization, for LM studies that enable `coordcheck`. A few optimizer steps of small
 # models on CPU: seconds to a minute, so no GPU and no training resources.
-from hptransfer.config import coordcheck_settings
-from hptransfer.plots.catalogue import coordcheck_enabled
-
-
-# LM studies also request their coordcheck.nc where they enable the check.
-for _kind in LM_KINDS:
-    STUDY_OUTPUTS[_kind] = lambda name, outputs=STUDY_OUTPUTS[_kind]: outputs(name) + (
-        [f"results/studies/{name}/coordcheck.nc"] if coordcheck_enabled(CFG["studies"][name]) else []
-    )
+# LM studies request their coordcheck.nc where they enable the check (hptransfer.studies.lm).
+from hptransfer.studies.lm import coordcheck_settings
 
 
 rule coordcheck:
     input:
-        lambda wc: corpus_files(CFG["studies"][wc.study]["corpus"]),
+        training_data,
     output:
         "results/studies/{study}/coordcheck.nc",
     params:
         settings=lambda wc: coordcheck_settings(CFG, wc.study),
-        data=lambda wc: corpus_dir(CFG["studies"][wc.study]["corpus"]),
+        data=training_data_dir,
     threads: CFG["threads"]["train"]
     log:
         "results/logs/studies/{study}/coordcheck.log",

@@ -1,9 +1,9 @@
-# One rule per figure of the catalogue (hptransfer/plots/catalogue.py). Each rule takes only the
-# datasets and the settings of its figure, and lists the plotting modules it imports, so editing
+# One rule per figure of the catalogue (hptransfer/figures/catalogue.py). Each rule takes only the
+# datasets and the settings of its figure, and lists the figure modules it imports, so editing
 # one figure's settings or code redraws that figure alone and a style change redraws figures only.
 from functools import partial
 
-from hptransfer.plots.catalogue import CATALOGUE, companion_studies, plot_sources
+from hptransfer.figures.catalogue import CATALOGUE, companion_studies, figure_settings, plot_sources
 from hptransfer.report import figure_caption
 
 
@@ -17,15 +17,15 @@ def figure_inputs(wc, spec):
         for role, other in others.items():
             inputs.update({f"{role}_{name}": f"results/studies/{other}/{name}.nc" for name in spec.inputs})
     inputs["style"] = str(PLOTS / "style.py")
-    # the figure's module and the plotting modules it imports, so editing a shared panel redraws it
+    # the figure's module and the figure modules it imports, so editing a shared panel redraws it
     helpers = [p for p in plot_sources(spec.module) if p != str(PLOTS / "style.py")]
     inputs["module"] = [str(PLOTS / f"{spec.module}.py"), *helpers]
     return inputs
 
 
-def figure_settings(wc, spec, stem_pattern):
-    stem = stem_pattern.format(**dict(wc.items()))
-    return CFG["figures"].get(stem, {})
+def stem_settings(wc, spec, stem_pattern):
+    """The settings the figure is drawn with: the config's (figures.<stem>) over the catalogue's."""
+    return figure_settings(CFG, spec, stem_pattern.format(**dict(wc.items())))
 
 
 def report_caption(wc, input, output, spec):
@@ -54,7 +54,7 @@ for _spec in CATALOGUE:
             fits=f"results/figures/fits/{_stem}.rst",
         params:
             module=_spec.module,
-            settings=partial(figure_settings, spec=_spec, stem_pattern=_stem),
+            settings=partial(stem_settings, spec=_spec, stem_pattern=_stem),
             caption=partial(report_caption, spec=_spec),
         log:
             f"results/logs/figures/{_stem}.log",

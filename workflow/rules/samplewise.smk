@@ -1,17 +1,15 @@
 # Sample-wise study (paper §4.6, §5.6): its runs go through the `train` rule and `collect`; here the
 # MCI analyses (histogram, easy/hard subsets, overlaps) and the transfer analysis of each subset.
-from hptransfer.config import samplewise_outputs, samplewise_reference_keys
-from hptransfer.data.images import data_files as image_data_files
-
-STUDY_OUTPUTS["samplewise"] = lambda name: samplewise_outputs(CFG, name)
+from hptransfer.studies import run_owner
+from hptransfer.studies.samplewise import reference_keys
 
 
 rule samplewise:
     input:
         sweep="results/studies/{study}/sweep.nc",
         # the reference run is picked among these (reference width and seed; every LR unless set)
-        runs=lambda wc: [run_owner(CFG, k).path for k in samplewise_reference_keys(CFG, wc.study)],
-        data=lambda wc: image_data_files(CFG["studies"][wc.study]["dataset"]),
+        runs=lambda wc: [run_owner(CFG, k).path for k in reference_keys(CFG, wc.study)],
+        data=training_data,
         code=ANALYSIS_CODE,
     output:
         samplewise="results/studies/{study}/samplewise.nc",

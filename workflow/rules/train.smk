@@ -1,25 +1,16 @@
 # One job per (study, parametrization, width, hyperparameter value, seed).
 # Data: the token arrays of the study's corpus, or the image files of its dataset (sample-wise
 # studies; none for the digits that ship with scikit-learn).
-from hptransfer.data.images import data_files as image_data_files
 
 
 rule train:
     input:
-        lambda wc: (
-            corpus_files(CFG["studies"][wc.study]["corpus"])
-            if "corpus" in CFG["studies"][wc.study]
-            else image_data_files(CFG["studies"][wc.study]["dataset"])
-        ),
+        training_data,
     output:
         "results/runs/{study}/{param}/n{width}/{hp}{value}/s{seed}/run.nc",
     params:
-        run=lambda wc: run_config(CFG, run_key(wc)),
-        data=lambda wc: (
-            corpus_dir(CFG["studies"][wc.study]["corpus"])
-            if "corpus" in CFG["studies"][wc.study]
-            else CFG["studies"][wc.study]["dataset"].get("path", "")
-        ),
+        run=lambda wc: run_config(CFG, run_key(wc)).to_dict(),
+        data=training_data_dir,
         device=CFG["device"],
     threads: CFG["threads"]["train"]
     resources:

@@ -2,11 +2,7 @@ from _common import setup_logging
 
 setup_logging(snakemake)  # noqa: F821 - injected by Snakemake
 
-from hptransfer.analysis.compare import (  # noqa: E402
-    analyze_comparison,
-    comparison_table,
-    render_comparison_summary,
-)
+from hptransfer.analysis import analyze_comparison, comparison_table, render_comparison_summary  # noqa: E402
 from hptransfer.io import open_dataset, write_dataset, write_text  # noqa: E402
 
 sm = snakemake  # noqa: F821

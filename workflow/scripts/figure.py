@@ -2,7 +2,7 @@ from _common import setup_logging
 
 setup_logging(snakemake)  # noqa: F821 - injected by Snakemake
 
-from hptransfer.plots.render import render_figure  # noqa: E402
+from hptransfer.figures.render import render_figure  # noqa: E402
 from hptransfer.report import write_fitted_numbers  # noqa: E402
 
 sm = snakemake  # noqa: F821

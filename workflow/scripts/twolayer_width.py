@@ -6,10 +6,10 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from hptransfer.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from hptransfer.io import write_dataset  # noqa: E402
-from hptransfer.synthetic.twolayer import train_batched  # noqa: E402
-from hptransfer.train import resolve_device  # noqa: E402
+from hptransfer.train.batched import train_batched  # noqa: E402
+from hptransfer.train.checkpoint import CHECKPOINT_NAME  # noqa: E402
+from hptransfer.train.engine import resolve_device  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)

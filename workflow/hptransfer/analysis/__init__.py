@@ -1,13 +1,18 @@
-"""Transfer analysis: optima per width, scaling fits, rates, verdict, Algorithm 1.
+"""Transfer analysis: optima per width, scaling fits, rates, verdict, Algorithm 1, and the
+comparison of parametrization schemes.
 
 Pure numpy/scipy/xarray (no torch), so it runs in the light analysis environment.
 """
 
+from .comparison import compare_schemes
+from .comparison_dataset import analyze_comparison
+from .comparison_summary import comparison_table, render_comparison_summary
 from .coords import coordinate_name, hp_coordinate, hp_value, map_over_param
 from .fits import fit_lr_law, fit_power, fit_scaling
 from .kappa import (
     DEFAULT_TAUS,
     KappaResult,
+    ProxyObjective,
     analyze_kappa,
     conv_err,
     j_proxy,
@@ -21,8 +26,10 @@ from .kappa import (
 )
 from .optimum import (
     Interpolant,
+    Optima,
     Optimum,
     bootstrap_optimum,
+    find_optima,
     find_optimum,
     fit_interpolant,
     loss_at,
@@ -36,15 +43,21 @@ __all__ = [
     "DEFAULT_TAUS",
     "Interpolant",
     "KappaResult",
+    "Optima",
     "Optimum",
+    "ProxyObjective",
     "Verdict",
+    "analyze_comparison",
     "analyze_kappa",
     "analyze_transfer",
     "bootstrap_optimum",
+    "compare_schemes",
+    "comparison_table",
     "conv_err",
     "convergent_quantities",
     "coordinate_name",
     "estimate_rates",
+    "find_optima",
     "find_optimum",
     "fit_interpolant",
     "fit_lr_law",
@@ -58,6 +71,7 @@ __all__ = [
     "loss_at",
     "map_over_param",
     "minimize_proxy",
+    "render_comparison_summary",
     "render_summary",
     "resolve_config",
     "run_algorithm1",

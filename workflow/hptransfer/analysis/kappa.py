@@ -30,11 +30,13 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
+from ..config import defaults
 from .coords import coordinate_name, hp_coordinate, map_over_param
 
 __all__ = [
     "DEFAULT_TAUS",
     "KappaResult",
+    "ProxyObjective",
     "analyze_kappa",
     "conv_err",
     "j_proxy",
@@ -49,7 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TAUS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+DEFAULT_TAUS = defaults.KAPPA_TAUS
 # relative slack when comparing Delta with eps_amin: Delta is a difference of grid values, which
 # must pass when it equals one grid step up to rounding
 _AMIN_SLACK = 1e-9
@@ -99,8 +101,9 @@ def j_proxy(phi_n, phi_max, nu, kappa, tau1: float, tau2: float) -> float:
 # Algorithm 2
 # ---------------------------------------------------------------------------------------------
 
-class _Proxy:
-    """J_proxy with the per-coordinate score over all k vectorised (O(n + g) per coordinate).
+class ProxyObjective:
+    """J_proxy with the per-coordinate score over all k vectorised (O(n + g) per coordinate), the
+    inner loop of Algorithm 2; :func:`j_proxy` is the reference it must agree with.
 
     Changing kappa_i only moves residual point i, so only the ell_1 term i and the two slopes
     adjacent to point i depend on k; everything else is a constant for that coordinate.
@@ -135,7 +138,7 @@ class _Proxy:
                 + tau2 * self._lip_with_point_free(self.res_max, kappa, i))
 
 
-def _minimize(proxy: _Proxy, tau1: float, tau2: float, max_sweeps: int) -> np.ndarray:
+def _minimize(proxy: ProxyObjective, tau1: float, tau2: float, max_sweeps: int) -> np.ndarray:
     kappa = np.full(proxy.g, max(proxy.n // 2, 1), dtype=np.int64)
     for _ in range(max_sweeps):
         changed = False
@@ -174,7 +177,7 @@ def _as_arrays(phi_n, phi_max, nu):
 def minimize_proxy(phi_n, phi_max, nu, tau1: float, tau2: float, max_sweeps: int = 10_000):
     """Algorithm 2 (MinimizeProxy): coordinate descent on J_proxy; returns kappa (ints in [n])."""
     phi_n, phi_max, nu = _as_arrays(phi_n, phi_max, nu)
-    return _minimize(_Proxy(phi_n, phi_max, nu), tau1, tau2, max_sweeps)
+    return _minimize(ProxyObjective(phi_n, phi_max, nu), tau1, tau2, max_sweeps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ def run_algorithm1(phi_n, phi_max, nu, taus=None, eps_cvx=None, eps_amin=None,
     default_cvx, default_amin = default_tolerances(nu)
     eps_cvx = default_cvx if eps_cvx is None else eps_cvx
     eps_amin = default_amin if eps_amin is None else eps_amin
-    proxy = _Proxy(phi_n, phi_max, nu)
+    proxy = ProxyObjective(phi_n, phi_max, nu)
     pairs = tau_pairs(DEFAULT_TAUS if taus is None else taus)
     for tried, (tau1, tau2) in enumerate(pairs, start=1):
         kappa = _minimize(proxy, tau1, tau2, max_sweeps)

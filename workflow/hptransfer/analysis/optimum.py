@@ -40,8 +40,10 @@ from scipy.interpolate import CubicSpline
 
 __all__ = [
     "Interpolant",
+    "Optima",
     "Optimum",
     "bootstrap_optimum",
+    "find_optima",
     "find_optimum",
     "fit_interpolant",
     "loss_at",
@@ -63,6 +65,15 @@ class Optimum(NamedTuple):
     loss_star: float
     at_edge: bool
     index: int
+
+
+class Optima(NamedTuple):
+    """Optima of many loss curves (arrays of length B, fields as in :class:`Optimum`)."""
+
+    nu_star: np.ndarray
+    loss_star: np.ndarray
+    at_edge: np.ndarray
+    index: np.ndarray
 
 
 def seed_mean(losses, axis: int = -1) -> np.ndarray:
@@ -194,11 +205,12 @@ def _optima_same_mask(nu_f: np.ndarray, grid_idx: np.ndarray, y: np.ndarray):
     return nu_best, loss_best, j
 
 
-def _optima(nu: np.ndarray, means: np.ndarray):
-    """Batched optimum search: ``means`` has shape (B, g), +inf marking diverged grid points.
+def find_optima(nu: np.ndarray, means: np.ndarray) -> Optima:
+    """Optima of many seed-mean curves at once: ``means`` has shape (B, g), +inf marking diverged
+    grid points; the same search as :func:`find_optimum`, without its warnings.
 
-    Curves are grouped by their pattern of finite points, so each group needs one spline fit.
-    Returns arrays (nu_star, loss_star, at_edge, index) of length B.
+    Curves are grouped by their pattern of finite points, so each group needs one spline fit
+    (which is what makes bootstrap replicates cheap).
     """
     batch = means.shape[0]
     nu_star = np.full(batch, np.nan)
@@ -214,7 +226,7 @@ def _optima(nu: np.ndarray, means: np.ndarray):
         res = _optima_same_mask(nu[grid_idx], grid_idx, means[np.ix_(rows, grid_idx)].T)
         nu_star[rows], loss_star[rows], index[rows] = res[0], res[1], grid_idx[res[2]]
     at_edge = (index == 0) | (index == nu.size - 1)
-    return nu_star, loss_star, at_edge, index
+    return Optima(nu_star, loss_star, at_edge, index)
 
 
 def find_optimum(nu, loss_mean) -> Optimum:
@@ -226,7 +238,7 @@ def find_optimum(nu, loss_mean) -> Optimum:
     nu, y = _validate_grid(nu, loss_mean)
     if y.ndim != 1:
         raise ValueError("find_optimum takes one curve")
-    res = _optima(nu, y[None, :])
+    res = find_optima(nu, y[None, :])
     opt = Optimum(float(res[0][0]), float(res[1][0]), bool(res[2][0]), int(res[3][0]))
     if opt.index < 0:
         log.warning("every grid point diverged: no optimum")
@@ -255,7 +267,7 @@ def bootstrap_optimum(nu, losses_by_seed, n_boot: int = 1000, rng=None, level: f
     draws = rng.integers(0, n_seed, size=(n_boot, n_seed))
     # losses[:, draws] has shape (hp, n_boot, seed): seed means per replicate, then (n_boot, hp)
     means = seed_mean(losses[:, draws], axis=-1).T
-    nu_star, loss_star, _, _ = _optima(nu, means)
+    nu_star, loss_star, _, _ = find_optima(nu, means)
     q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
     if np.all(np.isnan(nu_star)):
         return (np.nan, np.nan, np.nan, np.nan)

@@ -27,11 +27,11 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
+from ..config import defaults
+
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"reference_width": None, "reference_lr": None, "reference_seed": None, "easy_fraction": 0.25,
-            "hard_fraction": 0.05, "overlap_fraction": 0.05, "subset_widths": None, "examples": 4,
-            "example_components": 50}
+DEFAULTS = defaults.SAMPLEWISE_ANALYSIS
 SUBSETS = ("easy", "hard")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .formatting import format_number as _num
 from .rates import MARGIN_ATOL
 
-__all__ = ["rates_block", "render_summary"]
+__all__ = ["rates_block", "render_summary", "theorem2_significance"]
 
 _MEANING = {
     "fast": "the optimal hyperparameter converges faster than the loss (beta > alpha/2): tuning a "
@@ -17,11 +18,6 @@ _MEANING = {
     "inconclusive": "the widths/seeds available do not pin beta - alpha/2 down well enough to "
                     "decide; more widths, seeds or a finer grid are needed.",
 }
-
-
-def _num(x, fmt: str = ".4g") -> str:
-    x = float(x)
-    return "n/a" if not np.isfinite(x) else format(x, fmt)
 
 
 def _scalar(ds: xr.Dataset, name: str):
@@ -70,13 +66,17 @@ def rates_block(t: xr.Dataset) -> list[str]:
         f"- Theorem 2 ({t.attrs.get('theorem2', '')}): error ~ "
         f"F^-{_num(t['thm2_direct_exponent'], '.3f')} by direct tuning vs "
         f"F^-{_num(t['thm2_transfer_exponent'], '.3f')} by transfer: {_scalar(t, 'thm2_better')} "
-        f"from the point estimates, {_theorem2_significance(t, ci)}",
+        f"from the point estimates, {theorem2_significance(t, ci)}",
     ]
 
 
-def _theorem2_significance(t: xr.Dataset, ci: str) -> str:
+def theorem2_significance(t: xr.Dataset, ci: str) -> str:
     """Whether the margin's interval decides Theorem 2's comparison (transfer wins iff beta >
-    alpha/2), which the point estimates alone cannot say."""
+    alpha/2), which the point estimates alone cannot say: "decided (...)" or "undecided (...)".
+
+    ``t``: a transfer analysis (only ``margin_lo`` and ``margin_hi`` are read); ``ci``: the
+    interval's level as text, e.g. "90%".
+    """
     lo, hi = float(t["margin_lo"]), float(t["margin_hi"])
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "undecided (no interval for beta - alpha/2)"

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from ..config import defaults
 from .coords import coordinate_name, hp_coordinate, hp_value, map_over_param
 from .fits import fit_lr_law, fit_scaling
 from .optimum import bootstrap_optimum, find_optimum, fit_interpolant, seed_mean
@@ -35,13 +36,7 @@ __all__ = ["DEFAULTS", "analyze_transfer", "resolve_config"]
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "reference_width": None,  # None: the smallest width
-    "infinity": "n_max",
-    "bootstrap": {"n": 1000, "level": 0.9, "seed": 0},
-    "theorem2": {"r": 2, "h": 1},
-    "curve_points": 201,
-}
+DEFAULTS = defaults.TRANSFER_ANALYSIS
 INTERPOLANT = ("not-a-knot cubic spline in nu through the finite seed means; optimum = its "
                "minimiser on the bracket of the discrete argmin; diverged (NaN) runs count as +inf")
 

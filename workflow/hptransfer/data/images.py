@@ -11,7 +11,7 @@ Both sources give the same arrays, so the rest of the engine has one code path:
 
 Pixels are scaled to [0, 1] and normalised per channel with the mean and standard deviation of the
 training images. Everything here is numpy only (no torch), so analyses can load validation images
-in the light analysis environment; the training augmentation lives in :mod:`hptransfer.tasks`.
+in the light analysis environment; the training augmentation lives in :mod:`hptransfer.data.augment`.
 """
 from __future__ import annotations
 

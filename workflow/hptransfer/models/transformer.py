@@ -7,7 +7,7 @@ Two blocks share one skeleton:
 * ``gpt2`` (§5.4, Table 3): learned position embeddings, pre-RMSNorm, GeLU MLP with hidden size 4n.
 
 Width enters only through the plain multipliers the parametrization table computes
-(``readout_mult``, ``attn_scale``) and through initialisation (``hptransfer.params``).
+(``readout_mult``, ``attn_scale``) and through initialisation (``hptransfer.parametrization.apply``).
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ class Transformer(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
 
     def roles(self) -> dict[str, str]:
-        """Parametrization role of every parameter (see hptransfer.params)."""
+        """Parametrization role of every parameter (see hptransfer.parametrization.apply)."""
         out = {}
         for name, p in self.named_parameters():
             if p.ndim == 1:

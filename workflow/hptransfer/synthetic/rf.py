@@ -19,11 +19,13 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
 from scipy import integrate, optimize
+
+from ..config import defaults
 
 PSI2_START = 1e7          # where continuation starts; η = ψ1/ψ2 ≈ 4e-7 there, so ∞ is an excellent guess
 NEWTON_TOL = 1e-14        # relative step size at which Newton has converged (risk needs ~1e-12 to pin λ*)
@@ -34,24 +36,8 @@ HERMITE_ORDER = 41        # highest (odd) Hermite order in the simulation's popu
 # Theorem 3: a ~ b ~ ψ2^-1 and c ~ ψ2^-2.
 PREDICTED_SLOPES = {"a": -1.0, "b": -1.0, "c": -2.0}
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "psi1": 4.0,
-    "sigma_eps": 0.25,
-    # Fig 4a: n/d = 4, 4√2, 8, …, 256 (√2 spacing, [UNSPEC] in the paper).
-    "psi2_curves": [4.0 * 2.0 ** (j / 2) for j in range(13)],
-    # Fig 4b: 4 … ≈181 in √2 steps, 12 points.
-    "psi2_rates": [4.0 * 2.0 ** (j / 2) for j in range(12)],
-    # Fig 4a's x-axis: λ from ≈0.08 to 1.0 (linear).
-    "lam": [round(0.08 + 0.01 * i, 10) for i in range(93)],
-    # Tail over which the log-log slopes of a, b, c are fitted (b peaks near ψ2 ≈ 6, so the early
-    # points are pre-asymptotic).
-    "slope_fit_min_psi2": 32.0,
-    # Far-out widths where Theorem 3's asymptotic slopes are checked (not plotted).
-    "asymptotic_psi2": [1024.0, 2048.0, 4096.0, 8192.0, 16384.0],
-    # The finite-size check of §2.5 at ψ2 = 4 and 16, at a CPU-cheap d.
-    "simulation": {"d": 100, "n_draws": 10, "psi2": [4.0, 16.0],
-                   "lam": [0.1, 0.2, 0.3, 0.4, 0.6, 1.0], "seed": 0},
-}
+# The paper's model (ψ1 = N/d, noise σ_ε): the defaults of every function below.
+PSI1, SIGMA_EPS = defaults.RF_RIDGE["psi1"], defaults.RF_RIDGE["sigma_eps"]
 
 
 # ----------------------------------------------------------------------------------- constants
@@ -225,7 +211,7 @@ class Solution:
     dm2: np.ndarray
 
 
-def solve_m(lam, psi2, psi1: float = 4.0) -> Solution:
+def solve_m(lam, psi2, psi1: float = PSI1) -> Solution:
     """Solve (E1)/(E2) at z = λ for every (ψ2, λ) pair, by one continuation pass in log ψ2.
 
     ``psi2`` entries may be ``np.inf`` (closed form). The targets are visited from the largest ψ2
@@ -271,7 +257,7 @@ def _lambda_derivatives(m1, m2, z, psi1, eta, mu1sq, mu2sq):
     return -d1, -d2
 
 
-def residuals(sol: Solution, psi1: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+def residuals(sol: Solution, psi1: float = PSI1) -> tuple[np.ndarray, np.ndarray]:
     """(E1) and the *unscaled* (E2) evaluated at a solution (for checks)."""
     c = hermite_constants()
     z = sol.lam[None, :]
@@ -293,17 +279,17 @@ def risk_from_solution(sol: Solution, sigma_eps: float) -> np.ndarray:
     return -((c.mu2sq_star + sigma_eps**2) * sol.dm1 + c.mu1_star**2 * sol.dm2) / sol.m1**2
 
 
-def risk(lam, psi2, psi1: float = 4.0, sigma_eps: float = 0.25) -> np.ndarray:
+def risk(lam, psi2, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> np.ndarray:
     """Asymptotic prediction risk E(y − f)², shape (len(psi2), len(lam))."""
     return risk_from_solution(solve_m(lam, psi2, psi1), sigma_eps)
 
 
-def excess_risk(lam, psi2, psi1: float = 4.0, sigma_eps: float = 0.25) -> np.ndarray:
+def excess_risk(lam, psi2, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> np.ndarray:
     """R − σ_ε² (the y-axis of Fig 4a; it still contains the unlearnable μ2*² part)."""
     return risk(lam, psi2, psi1, sigma_eps) - sigma_eps**2
 
 
-def risk_inf(lam, psi1: float = 4.0, sigma_eps: float = 0.25) -> np.ndarray:
+def risk_inf(lam, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> np.ndarray:
     """§2.3 closed form: R_∞ = ψ1((μ2*² + σ_ε²) t² + μ1*²)/S(t), S(t) = ψ1 t² − (t − 1)²."""
     c = hermite_constants()
     t = t_of_lambda(lam, psi1)
@@ -311,7 +297,7 @@ def risk_inf(lam, psi1: float = 4.0, sigma_eps: float = 0.25) -> np.ndarray:
     return psi1 * ((c.mu2sq_star + sigma_eps**2) * t * t + c.mu1_star**2) / s
 
 
-def lambda_star_inf(psi1: float = 4.0, sigma_eps: float = 0.25) -> float:
+def lambda_star_inf(psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> float:
     """§2.3: λ*(∞) = μ1²(σ_ε² + μ2*²)/μ1*² − μ2² (independent of ψ1)."""
     c = hermite_constants()
     value = c.mu1**2 * (sigma_eps**2 + c.mu2sq_star) / c.mu1_star**2 - c.mu2sq
@@ -320,7 +306,7 @@ def lambda_star_inf(psi1: float = 4.0, sigma_eps: float = 0.25) -> float:
     return value
 
 
-def lambda_star(psi2: float, psi1: float = 4.0, sigma_eps: float = 0.25) -> tuple[float, float]:
+def lambda_star(psi2: float, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> tuple[float, float]:
     """argmin over λ of the risk at width ψ2 and the minimal *excess* risk.
 
     Bounded Brent minimisation in a bracket around λ*(∞) (λ*(ψ2) → λ*(∞), Theorem 3).
@@ -349,7 +335,7 @@ class TransferGaps:
     c: np.ndarray
 
 
-def transfer_gaps(psi2: Sequence[float], psi1: float = 4.0, sigma_eps: float = 0.25) -> TransferGaps:
+def transfer_gaps(psi2: Sequence[float], psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> TransferGaps:
     psi2 = np.asarray(psi2, dtype=float)
     lam_inf = lambda_star_inf(psi1, sigma_eps)
     excess_inf = float(risk_inf(lam_inf, psi1, sigma_eps)) - sigma_eps**2
@@ -449,7 +435,7 @@ def simulate_rf_draw(rng: np.random.Generator, d: int, N: int, n: int, lams: np.
 
 
 def simulate_rf(d: int, psi1: float, psi2: float, lams: Sequence[float], n_draws: int, seed: int,
-                sigma_eps: float = 0.25) -> xr.Dataset:
+                sigma_eps: float = SIGMA_EPS) -> xr.Dataset:
     """Finite-size random-features ridge regression (beyond the paper; checks §2.2's risk).
 
     N = round(ψ1 d) samples, n = round(ψ2 d) features, penalty n·λ‖a‖². The risk of each fit is the
@@ -476,7 +462,7 @@ def simulate_rf(d: int, psi1: float, psi2: float, lams: Sequence[float], n_draws
 
 
 def _merge_config(cfg: dict | None) -> dict:
-    merged = json.loads(json.dumps(DEFAULT_CONFIG))
+    merged = json.loads(json.dumps(defaults.RF_RIDGE))
     for key, value in (cfg or {}).items():
         if key == "simulation" and isinstance(value, dict):
             merged["simulation"].update(value)
@@ -526,7 +512,7 @@ def _simulation_block(cfg: dict) -> xr.Dataset:
 def rf_study(cfg: dict | None = None) -> xr.Dataset:
     """Everything Fig 4 needs, plus the finite-size simulation check (the rf.nc dataset).
 
-    cfg keys (defaults in :data:`DEFAULT_CONFIG`): psi1, sigma_eps, psi2_curves, psi2_rates, lam,
+    cfg keys (defaults: :data:`hptransfer.config.defaults.RF_RIDGE`): psi1, sigma_eps, psi2_curves, psi2_rates, lam,
     slope_fit_min_psi2, asymptotic_psi2, simulation{d, n_draws, psi2, lam, seed}. Other keys (kind, enabled, …) are
     ignored so a study block can be passed as is.
     """

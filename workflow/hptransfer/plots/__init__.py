@@ -1,1 +1,0 @@
-"""Figures: one module per figure (``draw(inputs, settings) -> Figure``), one shared style."""
