@@ -25,9 +25,9 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 # `snakemake --cores all study_<name>` runs one study of the config (its runs, analyses and the

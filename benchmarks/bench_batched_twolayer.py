@@ -9,6 +9,7 @@ Prints models·steps/s for each and the ratio batched / one-at-a-time; then the 
 batched step's gradients by hand (what training uses) and by autograd on the same stacked
 parameters, and their ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ def _compare_gradients(args, cfg: dict, lrs, seeds) -> None:
     repeats = max(1, args.steps // 20)
     hand_s = _timed(lambda: [hand() for _ in range(repeats)]) / repeats
     auto_s = _timed(lambda: [auto() for _ in range(repeats)]) / repeats
-    print(f"gradients by hand: {hand_s * 1e3:8.1f} ms/step   by autograd: {auto_s * 1e3:8.1f} ms/step   "
-          f"ratio autograd / hand: {auto_s / hand_s:.2f}x")
+    print(
+        f"gradients by hand: {hand_s * 1e3:8.1f} ms/step   by autograd: {auto_s * 1e3:8.1f} ms/step   "
+        f"ratio autograd / hand: {auto_s / hand_s:.2f}x"
+    )
 
 
 def main() -> None:
@@ -70,16 +73,22 @@ def main() -> None:
     batched.train_batched(cfg, args.width, lrs[:2], seeds[:1], 3, args.batch, device=args.device)
     batched.train_single(cfg, args.width, lrs[0], seeds[0], 3, args.batch, device=args.device)
 
-    batched_s = _timed(lambda: batched.train_batched(cfg, args.width, lrs, seeds, args.steps, args.batch,
-                                                      device=args.device))
+    batched_s = _timed(
+        lambda: batched.train_batched(cfg, args.width, lrs, seeds, args.steps, args.batch, device=args.device)
+    )
     pairs = [(lr, s) for s in seeds for lr in lrs][: args.single_models]
-    single_s = _timed(lambda: [batched.train_single(cfg, args.width, lr, s, args.steps, args.batch,
-                                                     device=args.device) for lr, s in pairs])
+    single_s = _timed(
+        lambda: [
+            batched.train_single(cfg, args.width, lr, s, args.steps, args.batch, device=args.device) for lr, s in pairs
+        ]
+    )
 
     batched_rate = n_models * args.steps / batched_s
     single_rate = len(pairs) * args.steps / single_s
-    print(f"task={args.task} width={args.width} batch={args.batch} steps={args.steps} device={args.device} "
-          f"threads={args.threads}")
+    print(
+        f"task={args.task} width={args.width} batch={args.batch} steps={args.steps} device={args.device} "
+        f"threads={args.threads}"
+    )
     print(f"batched      : {n_models:3d} models  {batched_s:8.2f} s  {batched_rate:10.1f} model-steps/s")
     print(f"one at a time: {len(pairs):3d} models  {single_s:8.2f} s  {single_rate:10.1f} model-steps/s")
     print(f"ratio batched / one-at-a-time: {batched_rate / single_rate:.2f}x")

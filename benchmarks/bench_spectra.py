@@ -16,6 +16,7 @@ the same parameter shapes defined below. Usage:
     PYTHONPATH=workflow .venv/bin/python benchmarks/bench_spectra.py [--widths 64 128 256 512]
         [--devices cpu cuda] [--batch 8] [--repeats 3] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ VOCAB, DEPTH, HEADS, CONTEXT = 1024, 4, 8, 128
 
 
 # ------------------------------------------------------------------ stand-in model (same shapes)
+
 
 class _StandInBlock(nn.Module):
     def __init__(self, n: int):
@@ -71,14 +73,15 @@ class _StandIn(nn.Module):
 def build_model(width: int) -> tuple[nn.Module, str]:
     try:
         from hptransfer.models import Transformer, TransformerConfig
-        cfg = TransformerConfig(vocab_size=VOCAB, width=width, depth=DEPTH, heads=HEADS, context=CONTEXT,
-                                block="llama")
+
+        cfg = TransformerConfig(vocab_size=VOCAB, width=width, depth=DEPTH, heads=HEADS, context=CONTEXT, block="llama")
         return Transformer(cfg), "hptransfer.models.Transformer"
     except (ImportError, TypeError, AttributeError):
         return _StandIn(width), "stand-in"
 
 
 # ------------------------------------------------------------------ timing helpers
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -102,6 +105,7 @@ def _training_step(model, opt, idx, targets):
         opt.zero_grad(set_to_none=True)
         model(idx, targets).backward()
         opt.step()
+
     return step
 
 
@@ -137,10 +141,18 @@ def bench_width(width: int, device: torch.device, batch: int, repeats: int) -> d
     def one_by_one():
         for s in matrices:
             alignment_eigenvalues(grads[s.name], deltas[s.name], s.row).cumsum(0)
+
     t_loop = _median_seconds(one_by_one, device, repeats)
 
-    return {"width": width, "device": str(device), "source": source, "matrices": len(matrices),
-            "step": t_step, "update": t_update, "loop": t_loop}
+    return {
+        "width": width,
+        "device": str(device),
+        "source": source,
+        "matrices": len(matrices),
+        "step": t_step,
+        "update": t_update,
+        "loop": t_loop,
+    }
 
 
 def main() -> None:
@@ -154,21 +166,30 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
 
-    print(f"# torch {torch.__version__}, {args.threads} CPU thread(s), batch {args.batch}×{CONTEXT} tokens, "
-          f"V={VOCAB}, depth {DEPTH}, heads {HEADS}; medians of {args.repeats}")
-    header = (f"{'device':>6} {'width':>5} {'#mat':>4} {'train step':>11} {'update':>9} {'update/step':>11} "
-              f"{'/(2·step)':>9} {'/(10·step)':>10} {'1-by-1 loop':>11} {'batching gain':>13}")
+    print(
+        f"# torch {torch.__version__}, {args.threads} CPU thread(s), batch {args.batch}×{CONTEXT} tokens, "
+        f"V={VOCAB}, depth {DEPTH}, heads {HEADS}; medians of {args.repeats}"
+    )
+    header = (
+        f"{'device':>6} {'width':>5} {'#mat':>4} {'train step':>11} {'update':>9} {'update/step':>11} "
+        f"{'/(2·step)':>9} {'/(10·step)':>10} {'1-by-1 loop':>11} {'batching gain':>13}"
+    )
     print(header)
     for dev in devices:
         device = torch.device(dev)
         for width in args.widths:
             r = bench_width(width, device, args.batch, args.repeats)
             ratio = r["update"] / r["step"]
-            print(f"{dev:>6} {width:>5} {r['matrices']:>4} {r['step'] * 1e3:>9.1f}ms {r['update'] * 1e3:>7.1f}ms "
-                  f"{ratio:>11.3f} {ratio / 2:>9.3f} {ratio / 10:>10.3f} {r['loop'] * 1e3:>9.1f}ms "
-                  f"{r['loop'] / r['update']:>12.2f}×", flush=True)
-    print(f"# model: {r['source']}. update/(τ·step) is the amortised overhead at EMA subsampling τ "
-          "(2 early, 10 after 2000 steps); it excludes the validation gradient the loop also needs.")
+            print(
+                f"{dev:>6} {width:>5} {r['matrices']:>4} {r['step'] * 1e3:>9.1f}ms {r['update'] * 1e3:>7.1f}ms "
+                f"{ratio:>11.3f} {ratio / 2:>9.3f} {ratio / 10:>10.3f} {r['loop'] * 1e3:>9.1f}ms "
+                f"{r['loop'] / r['update']:>12.2f}×",
+                flush=True,
+            )
+    print(
+        f"# model: {r['source']}. update/(τ·step) is the amortised overhead at EMA subsampling τ "
+        "(2 early, 10 after 2000 steps); it excludes the validation gradient the loop also needs."
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Prints and appends `study  jobs  wall_s  rc` lines (TSV) to --log; the studies d
 enabled one, in config order, then `all`: the figures that set several studies side by side, which
 no `study_<name>` target draws. Run it on an otherwise idle machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,7 @@ def time_study(study: str, configfile: str, cores: str, log_dir: Path) -> tuple[
     """Run `snakemake study_<study>` (or `all`) to the end; (jobs run, wall seconds, return code)."""
     target = study if study == ALL else f"study_{study}"
     # the target before --configfile, which takes several values and would swallow it
-    command = [sys.executable, "-m", "snakemake", target, "--cores", cores,
-               "--configfile", configfile]
+    command = [sys.executable, "-m", "snakemake", target, "--cores", cores, "--configfile", configfile]
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -53,7 +53,9 @@ def time_study(study: str, configfile: str, cores: str, log_dir: Path) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("studies", nargs="*", help=f"studies to time, in order, or {ALL!r} (default: every enabled one, then {ALL!r})")
+    parser.add_argument(
+        "studies", nargs="*", help=f"studies to time, in order, or {ALL!r} (default: every enabled one, then {ALL!r})"
+    )
     parser.add_argument("--configfile", default="config.yaml")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--log", default="results/benchmarks/studies.tsv")

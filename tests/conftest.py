@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny tokenized corpus, tiny run configs (see tiny.py), the smoke preset run once
 per session; and the settings every test shares (one torch thread, a non-interactive matplotlib)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,9 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
+from tiny import TINY_CORPUS, tiny_run_config
 
 from hptransfer.data.corpus import prepare_corpus
-from tiny import TINY_CORPUS, tiny_run_config
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)

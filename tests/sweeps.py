@@ -37,13 +37,25 @@ __all__ = ["make_sweep", "mark_diverged"]
 Law = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def make_sweep(loss: Law | Mapping[str, Law] | np.ndarray | None = None, *, widths: Sequence[int],
-               grid: Sequence[float], seeds: int | Sequence[int] = 3, hp: str = "lr",
-               params: str | Sequence[str] | None = None, noise: float = 0.0, rng_seed: int = 0,
-               diverged: np.ndarray | None = None, depths: Sequence[int] | None = None,
-               metric: str = "final_loss_ema", variables: Mapping[str, tuple] | None = None,
-               coords: Mapping[str, Sequence] | None = None, study: str = "toy",
-               kind: str = "lm", config: Mapping | None = None) -> xr.Dataset:
+def make_sweep(
+    loss: Law | Mapping[str, Law] | np.ndarray | None = None,
+    *,
+    widths: Sequence[int],
+    grid: Sequence[float],
+    seeds: int | Sequence[int] = 3,
+    hp: str = "lr",
+    params: str | Sequence[str] | None = None,
+    noise: float = 0.0,
+    rng_seed: int = 0,
+    diverged: np.ndarray | None = None,
+    depths: Sequence[int] | None = None,
+    metric: str = "final_loss_ema",
+    variables: Mapping[str, tuple] | None = None,
+    coords: Mapping[str, Sequence] | None = None,
+    study: str = "toy",
+    kind: str = "lm",
+    config: Mapping | None = None,
+) -> xr.Dataset:
     """A sweep dataset with a planted metric.
 
     ``loss``: the planted law (see :data:`Law`), the same for every scheme; or a mapping
@@ -98,12 +110,22 @@ def make_sweep(loss: Law | Mapping[str, Law] | np.ndarray | None = None, *, widt
     if "k" in ds.dims and "k" not in ds.coords:
         ds = ds.assign_coords(k=np.arange(1, ds.sizes["k"] + 1, dtype=np.int64))
 
-    block = {"kind": kind, "hp": hp, "grid": grid.tolist(), "widths": widths.tolist(),
-             "seeds": seeds.tolist(),
-             "parametrizations": [params] if isinstance(params, str) else list(params or [])}
+    block = {
+        "kind": kind,
+        "hp": hp,
+        "grid": grid.tolist(),
+        "widths": widths.tolist(),
+        "seeds": seeds.tolist(),
+        "parametrizations": [params] if isinstance(params, str) else list(params or []),
+    }
     block.update(config or {})
-    ds.attrs = {"study": study, "hp": hp, "metric": metric, "kind": kind,
-                "config": json.dumps(block, sort_keys=True, default=float)}
+    ds.attrs = {
+        "study": study,
+        "hp": hp,
+        "metric": metric,
+        "kind": kind,
+        "config": json.dumps(block, sort_keys=True, default=float),
+    }
     return ds
 
 
@@ -111,8 +133,7 @@ def _planted(loss, params, widths, grid, shape) -> np.ndarray:
     """The clean metric, broadcast to the leading shape (seeds share it)."""
     if not callable(loss) and not isinstance(loss, Mapping):
         values = np.asarray(loss, dtype=np.float64)
-        return np.broadcast_to(values if values.ndim == len(shape) else values[..., None],
-                               shape).copy()
+        return np.broadcast_to(values if values.ndim == len(shape) else values[..., None], shape).copy()
     n, v = widths.astype(np.float64)[:, None], grid[None, :]
     grid_shape = (widths.size, grid.size)
     if params is None:

@@ -15,23 +15,23 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from sweeps import make_sweep, mark_diverged
 
-from hptransfer.analysis import (analyze_comparison, analyze_transfer, comparison_table,
-                                 render_comparison_summary)
+from hptransfer.analysis import analyze_comparison, analyze_transfer, comparison_table, render_comparison_summary
 from hptransfer.analysis.comparison import ols_exponent
 from hptransfer.figures.style import figure_style
 from hptransfer.io import open_dataset, write_dataset
-
-from sweeps import make_sweep, mark_diverged
 
 WIDTHS = (32, 64, 128, 256)
 NU = np.arange(-10.0, -3.9, 0.5)  # lr = 2^nu, 13 points
 N0, NU0, CURV = 32, -6.0, 0.5
 I_REF = int(np.flatnonzero(NU == NU0)[0])  # grid index of the lr tuned at N0, 2^NU0
 X = {"sp": 1.0, "mup": 0.1, "adaptive": 0.0}
-TABLES = {"sp": {"roles": {"hidden": {"lr": {"adam": 0.0}}}},
-          "mup": {"roles": {"hidden": {"lr": {"adam": 1.0}}}},
-          "adaptive": {"roles": {"hidden": {"lr": {"adam": 0.8}}}, "depth_lr": 0.5}}
+TABLES = {
+    "sp": {"roles": {"hidden": {"lr": {"adam": 0.0}}}},
+    "mup": {"roles": {"hidden": {"lr": {"adam": 1.0}}}},
+    "adaptive": {"roles": {"hidden": {"lr": {"adam": 0.8}}}, "depth_lr": 0.5},
+}
 FAST = {"bootstrap": {"n": 200, "level": 0.9, "seed": 0}}
 
 
@@ -41,8 +41,10 @@ def planted_te(x, n, n0=N0):
 
 def planted_law(x):
     """phi_p(n, lr) of a scheme whose optimal lr goes as n^-x (the module docstring)."""
+
     def law(n, lr):
         return CURV * (np.log2(lr) - (NU0 - x * np.log2(n / N0))) ** 2 + 3.0 + 4.0 / n
+
     return law
 
 
@@ -50,22 +52,26 @@ def planted_sweep(x=None, widths=WIDTHS, seeds=4, sigma=0.0, seed=0, depth_rule=
     """A compare sweep of the schemes {name: x} (default X), depth 2 unless ``depths``."""
     x = dict(X if x is None else x)
     model = {"depth": 2, "base_width": N0, "depth_rule": depth_rule or {"rule": "fixed"}}
-    return make_sweep({p: planted_law(xp) for p, xp in x.items()}, widths=widths, grid=2.0**NU,
-                      seeds=seeds, noise=sigma, rng_seed=seed, depths=depths or [2] * len(widths),
-                      kind="compare", config={"model": model, "optimizer": {"name": "adam"}})
+    return make_sweep(
+        {p: planted_law(xp) for p, xp in x.items()},
+        widths=widths,
+        grid=2.0**NU,
+        seeds=seeds,
+        noise=sigma,
+        rng_seed=seed,
+        depths=depths or [2] * len(widths),
+        kind="compare",
+        config={"model": model, "optimizer": {"name": "adam"}},
+    )
 
 
 def test_transfer_error_equals_planted_value_and_intervals_collapse_without_noise():
     out = analyze_comparison(planted_sweep(), {**FAST, "tables": TABLES})
     for p, x in X.items():
-        np.testing.assert_allclose(out["transfer_error"].sel(param=p), planted_te(x, WIDTHS),
-                                   atol=1e-9)
-        np.testing.assert_allclose(out["transfer_error_lo"].sel(param=p), planted_te(x, WIDTHS),
-                                   atol=1e-9)
-        np.testing.assert_allclose(out["transfer_error_hi"].sel(param=p), planted_te(x, WIDTHS),
-                                   atol=1e-9)
-        np.testing.assert_allclose(out["nu_star"].sel(param=p), NU0 - x * np.log2(
-            np.array(WIDTHS) / N0), atol=1e-9)
+        np.testing.assert_allclose(out["transfer_error"].sel(param=p), planted_te(x, WIDTHS), atol=1e-9)
+        np.testing.assert_allclose(out["transfer_error_lo"].sel(param=p), planted_te(x, WIDTHS), atol=1e-9)
+        np.testing.assert_allclose(out["transfer_error_hi"].sel(param=p), planted_te(x, WIDTHS), atol=1e-9)
+        np.testing.assert_allclose(out["nu_star"].sel(param=p), NU0 - x * np.log2(np.array(WIDTHS) / N0), atol=1e-9)
         assert float(out["hp_transferred"].sel(param=p)) == pytest.approx(2.0**NU0)
     assert out.attrs["reference_width"] == 32
     assert not out["at_edge"].any()
@@ -76,15 +82,15 @@ def test_transfer_error_equals_planted_value_and_intervals_collapse_without_nois
 def test_reference_width_option_moves_the_zero():
     out = analyze_comparison(planted_sweep(), {**FAST, "reference_width": 64})
     assert out.attrs["reference_width"] == 64
-    np.testing.assert_allclose(out["transfer_error"].sel(param="sp"),
-                               planted_te(1.0, WIDTHS, n0=64), atol=1e-9)
+    np.testing.assert_allclose(out["transfer_error"].sel(param="sp"), planted_te(1.0, WIDTHS, n0=64), atol=1e-9)
     with pytest.raises(ValueError, match="reference_width"):
         analyze_comparison(planted_sweep(), {**FAST, "reference_width": 48})
 
 
 def test_lr_exponent_recovered_with_intervals_and_effective_exponent():
-    sweep = planted_sweep(sigma=2e-3, seeds=4, seed=1, depth_rule={"rule": "grow", "exponent": 0.5},
-                          depths=[2, 3, 4, 6])
+    sweep = planted_sweep(
+        sigma=2e-3, seeds=4, seed=1, depth_rule={"rule": "grow", "exponent": 0.5}, depths=[2, 3, 4, 6]
+    )
     out = analyze_comparison(sweep, {**FAST, "tables": TABLES})
     for p, x in X.items():
         r = out.sel(param=p)
@@ -96,11 +102,14 @@ def test_lr_exponent_recovered_with_intervals_and_effective_exponent():
     # effective hidden-layer LR: swept * (n/32)^-e_hidden * (depth/2)^-depth_lr
     depth_term = np.polyfit(np.log2(WIDTHS), np.log2(np.array([2, 3, 4, 6]) / 2), 1)[0]
     assert float(out["lr_exponent_effective"].sel(param="sp")) == pytest.approx(
-        float(out["lr_exponent"].sel(param="sp")), abs=1e-12)
+        float(out["lr_exponent"].sel(param="sp")), abs=1e-12
+    )
     assert float(out["lr_exponent_effective"].sel(param="mup")) == pytest.approx(
-        float(out["lr_exponent"].sel(param="mup")) + 1.0, abs=1e-9)
+        float(out["lr_exponent"].sel(param="mup")) + 1.0, abs=1e-9
+    )
     assert float(out["lr_exponent_effective"].sel(param="adaptive")) == pytest.approx(
-        float(out["lr_exponent"].sel(param="adaptive")) + 0.8 + 0.5 * depth_term, abs=1e-9)
+        float(out["lr_exponent"].sel(param="adaptive")) + 0.8 + 0.5 * depth_term, abs=1e-9
+    )
     assert out.attrs["depth_rule"] == "grow"
     assert "depth growing with width" in str(out["verdict_explanation"].values)
     # without tables the effective exponent is unknown, not invented
@@ -127,8 +136,9 @@ def test_stability_fractions_exact_on_planted_divergences():
     out = analyze_comparison(sweep, FAST)
     G, S = NU.size, 4
     r = out.sel(param="sp")
-    np.testing.assert_allclose(r["stability_grid"], [1, 1, 1 - (4 * S + 1) / (G * S),
-                                                     1 - ((G - i_ref) * S + 1) / (G * S)])
+    np.testing.assert_allclose(
+        r["stability_grid"], [1, 1, 1 - (4 * S + 1) / (G * S), 1 - ((G - i_ref) * S + 1) / (G * S)]
+    )
     np.testing.assert_allclose(r["stability_transferred"], [1, 1, 0.75, 0.0])
     assert float(out["hp_transferred_grid"].sel(param="sp")) == 2.0**NU0
     # the transferred lr diverges (seed mean +inf) at n=128 and 256: infinite transfer error
@@ -163,8 +173,7 @@ def test_verdict_names_the_winner_when_the_difference_is_clear():
 
 def test_verdict_cannot_separate_when_noise_swamps_the_difference():
     # planted difference 0.5 (0.05 log2(n/32))^2 <= 0.011, noise sd 0.3 per run
-    out = analyze_comparison(planted_sweep({"mup": 0.05, "adaptive": 0.0}, sigma=0.3, seed=3),
-                             FAST)
+    out = analyze_comparison(planted_sweep({"mup": 0.05, "adaptive": 0.0}, sigma=0.3, seed=3), FAST)
     assert str(out["verdict"].values) == "cannot separate"
     lo, hi = out["transfer_error_diff_lo"].values[1:], out["transfer_error_diff_hi"].values[1:]
     assert np.all((lo <= 0) & (hi >= 0))
@@ -182,8 +191,10 @@ def test_one_seed_has_no_interval_and_no_winner():
 def test_bootstrap_interval_covers_the_planted_value():
     hits, total = 0, 0
     for rep in range(6):
-        out = analyze_comparison(planted_sweep({"mup": 0.3, "adaptive": 0.15}, widths=(32, 64, 128),
-                                               sigma=0.05, seeds=6, seed=100 + rep), FAST)
+        out = analyze_comparison(
+            planted_sweep({"mup": 0.3, "adaptive": 0.15}, widths=(32, 64, 128), sigma=0.05, seeds=6, seed=100 + rep),
+            FAST,
+        )
         for p, x in {"mup": 0.3, "adaptive": 0.15}.items():
             planted = planted_te(x, (64, 128))
             lo = out["transfer_error_lo"].sel(param=p, width=[64, 128]).values
@@ -214,8 +225,7 @@ def test_edge_optimum_flagged_excluded_and_cannot_decide():
 def test_contrast_not_applicable_without_both_schemes():
     out = analyze_comparison(planted_sweep({"sp": 1.0, "mup": 0.1}), FAST)
     assert str(out["verdict"].values) == "not applicable"
-    custom = analyze_comparison(planted_sweep({"sp": 1.0, "mup": 0.1}, sigma=1e-3),
-                                {**FAST, "contrast": ["mup", "sp"]})
+    custom = analyze_comparison(planted_sweep({"sp": 1.0, "mup": 0.1}, sigma=1e-3), {**FAST, "contrast": ["mup", "sp"]})
     assert str(custom["verdict"].values) == "mup better"
     with pytest.raises(ValueError, match="param"):
         analyze_comparison(planted_sweep().isel(param=0, drop=True), FAST)
@@ -239,8 +249,7 @@ def test_dataset_attrs_table_summary_and_round_trip(tmp_path):
     sp256 = next(r for r in rows if r["scheme"] == "sp" and r["width"] == "256")
     assert float(sp256["transfer_error"]) == pytest.approx(planted_te(1.0, 256), abs=1e-2)
     summary = render_comparison_summary(out)
-    for needle in ("Table 1", "adaptive better", "width only (depth fixed at 2)", "eta* ~ n^-x",
-                   "Definitions"):
+    for needle in ("Table 1", "adaptive better", "width only (depth fixed at 2)", "eta* ~ n^-x", "Definitions"):
         assert needle in summary, needle
 
 
@@ -250,12 +259,16 @@ def figure_inputs():
     sweep = planted_sweep(sigma=1e-3, widths=(32, 64, 128), seeds=3)
     mark_diverged(sweep, param=0, width=2, lr=slice(-3, None))
     mark_diverged(sweep, param=0, width=2, lr=I_REF)
-    return {"sweep": sweep, "transfer": analyze_transfer(sweep, {"bootstrap": {"n": 20}}),
-            "comparison": analyze_comparison(sweep, {**FAST, "tables": TABLES})}
+    return {
+        "sweep": sweep,
+        "transfer": analyze_transfer(sweep, {"bootstrap": {"n": 20}}),
+        "comparison": analyze_comparison(sweep, {**FAST, "tables": TABLES}),
+    }
 
 
-@pytest.mark.parametrize("module", ["compare_transfer_error", "compare_stability",
-                                    "compare_optimal_lr", "compare_sweeps"])
+@pytest.mark.parametrize(
+    "module", ["compare_transfer_error", "compare_stability", "compare_optimal_lr", "compare_sweeps"]
+)
 def test_figures_draw(module, figure_inputs):
     with figure_style():
         fig = importlib.import_module(f"hptransfer.figures.{module}").draw(figure_inputs, {})

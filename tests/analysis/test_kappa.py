@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from sweeps import make_sweep
 
 from hptransfer.analysis import (
     DEFAULT_TAUS,
@@ -20,8 +21,6 @@ from hptransfer.analysis import (
     select_kappa,
     tau_pairs,
 )
-
-from sweeps import make_sweep
 
 # --- discrete helpers --------------------------------------------------------------------------
 
@@ -57,10 +56,13 @@ def test_j_proxy_by_hand():
 
 # --- Algorithm 2 -------------------------------------------------------------------------------
 
+
 def _brute_force(phi_n, phi_max, nu, tau1, tau2):
     n = phi_n.shape[1]
-    best = min(itertools.product(range(1, n + 1), repeat=nu.size),
-               key=lambda k: j_proxy(phi_n, phi_max, nu, np.array(k), tau1, tau2))
+    best = min(
+        itertools.product(range(1, n + 1), repeat=nu.size),
+        key=lambda k: j_proxy(phi_n, phi_max, nu, np.array(k), tau1, tau2),
+    )
     return np.array(best), j_proxy(phi_n, phi_max, nu, np.array(best), tau1, tau2)
 
 
@@ -122,8 +124,9 @@ def test_vectorised_coordinate_scores_equal_the_definition():
         kappa, (tau1, tau2) = rng.integers(1, n + 1, g), rng.uniform(0, 3, 2)
         proxy = ProxyObjective(phi_n, phi_max, nu)
         for i in range(g):
-            expected = [j_proxy(phi_n, phi_max, nu, np.where(np.arange(g) == i, k, kappa), tau1,
-                                tau2) for k in range(1, n + 1)]
+            expected = [
+                j_proxy(phi_n, phi_max, nu, np.where(np.arange(g) == i, k, kappa), tau1, tau2) for k in range(1, n + 1)
+            ]
             np.testing.assert_allclose(proxy.scores(kappa, i, tau1, tau2), expected, rtol=1e-12)
 
 
@@ -141,6 +144,7 @@ def test_algorithm2_is_fast_at_width_2048():
 
 
 # --- Algorithm 1 -------------------------------------------------------------------------------
+
 
 def test_tau_pairs_are_sorted_by_sum_then_tau1():
     assert tau_pairs((1.0, 2.0)) == [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]
@@ -186,8 +190,10 @@ def test_algorithm1_returns_the_first_accepted_pair_in_order():
         kappa = minimize_proxy(phi_n, phi_max, nu, t1, t2)
         top_n, top_max = phi_n[np.arange(8), kappa - 1], phi_max[np.arange(8), kappa - 1]
         e_cvx = max(conv_err(nu, top_n), conv_err(nu, top_max))
-        delta = max(abs(nu[np.argmin(top_n)] - nu[np.argmin(phi_n[:, -1])]),
-                    abs(nu[np.argmin(top_max)] - nu[np.argmin(phi_max[:, -1])]))
+        delta = max(
+            abs(nu[np.argmin(top_n)] - nu[np.argmin(phi_n[:, -1])]),
+            abs(nu[np.argmin(top_max)] - nu[np.argmin(phi_max[:, -1])]),
+        )
         accepted = e_cvx <= eps_cvx and delta <= eps_amin + 1e-12
         if (t1, t2) == (result.tau1, result.tau2):
             assert accepted
@@ -209,6 +215,7 @@ def test_algorithm1_tolerances_are_configurable():
 
 # --- analyze_kappa -----------------------------------------------------------------------------
 
+
 def _phi_sweep(widths=(16, 32, 64, 128), seeds=3, zigzag_width=None, param=None):
     """A sweep carrying only phi_k (analysis steps 100 and 200, the last the _decomposed curves);
     ``param``: the same phi_k under each of these names."""
@@ -227,16 +234,33 @@ def _phi_sweep(widths=(16, 32, 64, 128), seeds=3, zigzag_width=None, param=None)
     dims = ("width", "lr", "seed", "analysis_step", "k")
     if param:
         phi, dims = np.stack([phi] * len(param)), ("param",) + dims
-    return make_sweep(widths=widths, grid=2.0 ** (nu - 9), seeds=seeds,
-                      params=list(param) if param else None, variables={"phi_k": (dims, phi)},
-                      coords={"analysis_step": [100, 200]})
+    return make_sweep(
+        widths=widths,
+        grid=2.0 ** (nu - 9),
+        seeds=seeds,
+        params=list(param) if param else None,
+        variables={"phi_k": (dims, phi)},
+        coords={"analysis_step": [100, 200]},
+    )
 
 
 def test_analyze_kappa_produces_documented_variables_and_round_trips(tmp_path):
     sweep = _phi_sweep(zigzag_width=32)
     out = analyze_kappa(sweep, {})
-    for name in ("kappa", "failed", "tau1", "tau2", "conv_err", "delta", "j_proxy", "phi_n",
-                 "phi_n_kappa", "phi_max_kappa", "residual_n", "residual_max"):
+    for name in (
+        "kappa",
+        "failed",
+        "tau1",
+        "tau2",
+        "conv_err",
+        "delta",
+        "j_proxy",
+        "phi_n",
+        "phi_n_kappa",
+        "phi_max_kappa",
+        "residual_n",
+        "residual_max",
+    ):
         assert name in out and out[name].attrs["long_name"] and "units" in out[name].attrs
     np.testing.assert_array_equal(out["width"], [16, 32, 64])  # n < n_max only
     assert out["kappa"].dims == ("width", "lr")
@@ -248,11 +272,13 @@ def test_analyze_kappa_produces_documented_variables_and_round_trips(tmp_path):
         assert np.all((row["kappa"] >= 1) & (row["kappa"] <= n))
         np.testing.assert_allclose(row["phi_n_kappa"] + row["residual_n"], row["phi_n"])
         # the algorithm ran on the seed mean at the last analysis step
-        np.testing.assert_allclose(row["phi_n"], _decomposed(n, np.arange(8) * 0.5)[:, -1],
-                                   atol=1e-12)
-        assert row["kappa"].values.tolist() == select_kappa(
-            _decomposed(n, np.arange(8) * 0.5), _decomposed(128, np.arange(8) * 0.5),
-            np.arange(8) * 0.5).tolist()
+        np.testing.assert_allclose(row["phi_n"], _decomposed(n, np.arange(8) * 0.5)[:, -1], atol=1e-12)
+        assert (
+            row["kappa"].values.tolist()
+            == select_kappa(
+                _decomposed(n, np.arange(8) * 0.5), _decomposed(128, np.arange(8) * 0.5), np.arange(8) * 0.5
+            ).tolist()
+        )
     assert json.loads(out.attrs["taus"]) == list(DEFAULT_TAUS) and out.attrs["n_max"] == 128
     path = tmp_path / "kappa.nc"
     out.to_netcdf(path)
@@ -266,8 +292,9 @@ def test_analyze_kappa_uses_the_named_analysis_step_and_stacks_params():
     out = analyze_kappa(sweep, {"infinity": "fit", "kappa": {"analysis_step": 100}})
     assert out["kappa"].dims == ("param", "width", "lr")
     assert out.attrs["analysis_step"] == "100"
-    np.testing.assert_allclose(out["phi_n"].sel(param="sp", width=16),
-                               0.5 * _decomposed(16, np.arange(8) * 0.5)[:, -1], atol=1e-12)
+    np.testing.assert_allclose(
+        out["phi_n"].sel(param="sp", width=16), 0.5 * _decomposed(16, np.arange(8) * 0.5)[:, -1], atol=1e-12
+    )
 
 
 def test_analyze_kappa_drops_grid_points_where_a_seed_diverged():

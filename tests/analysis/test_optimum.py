@@ -21,6 +21,7 @@ NU = np.arange(-10.0, -5.9, 0.5)  # log2(lr) grid with sqrt(2) spacing, 9 points
 
 # --- coordinates -------------------------------------------------------------------------------
 
+
 def test_lr_coordinate_is_log2_and_inverts():
     lr = np.array([2.0**-10, 1e-3, 0.5])
     nu = hp_coordinate("lr", lr)
@@ -36,14 +37,16 @@ def test_beta_coordinate_is_log2_effective_window_and_inverts():
     assert np.isnan(hp_value("beta1", np.nan))
 
 
-@pytest.mark.parametrize("hp, bad", [("lr", [0.1, 0.0]), ("lr", [-1.0]), ("beta1", [1.0]),
-                                     ("beta1", [-0.1]), ("lr", [np.nan])])
+@pytest.mark.parametrize(
+    "hp, bad", [("lr", [0.1, 0.0]), ("lr", [-1.0]), ("beta1", [1.0]), ("beta1", [-0.1]), ("lr", [np.nan])]
+)
 def test_coordinate_rejects_values_outside_its_domain(hp, bad):
     with pytest.raises(ValueError):
         hp_coordinate(hp, bad)
 
 
 # --- optimum -----------------------------------------------------------------------------------
+
 
 def test_off_grid_quadratic_optimum_is_recovered_exactly():
     # the planted optimum -7.83 lies between grid points -8 and -7.5
@@ -130,6 +133,7 @@ def test_loss_at_uses_the_same_interpolant_as_the_optimum():
 
 # --- bootstrap ---------------------------------------------------------------------------------
 
+
 def _noisy_bowl(rng, nu0=-7.83, sigma=0.05, seeds=20):
     return (NU[:, None] - nu0) ** 2 + 3.0 + sigma * rng.standard_normal((NU.size, seeds))
 
@@ -140,8 +144,7 @@ def test_bootstrap_interval_covers_planted_optimum_at_nominal_rate():
     covered_nu = covered_loss = 0
     for _ in range(draws):
         losses = _noisy_bowl(rng)
-        nu_lo, nu_hi, loss_lo, loss_hi = bootstrap_optimum(NU, losses, n_boot=300, rng=rng,
-                                                           level=level)
+        nu_lo, nu_hi, loss_lo, loss_hi = bootstrap_optimum(NU, losses, n_boot=300, rng=rng, level=level)
         covered_nu += nu_lo <= -7.83 <= nu_hi
         covered_loss += loss_lo <= 3.0 <= loss_hi
     # binomial sd at 0.9 with 200 draws is 0.02; percentile intervals with 20 seeds undercover
@@ -181,4 +184,3 @@ def test_bootstrap_interval_is_the_percentile_interval_of_replicate_optima():
     got = bootstrap_optimum(NU, losses, 300, np.random.default_rng(11), level=0.8)
     np.testing.assert_allclose(got[:2], np.percentile(nu_reps, [10, 90]), rtol=1e-12)
     np.testing.assert_allclose(got[2:], np.percentile(loss_reps, [10, 90]), rtol=1e-12)
-

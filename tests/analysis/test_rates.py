@@ -20,6 +20,7 @@ NU = np.arange(-10.0, -4.4, 0.5)
 
 # --- fits --------------------------------------------------------------------------------------
 
+
 def test_fit_scaling_recovers_paper_transformer_fit():
     n = np.array([128, 256, 512, 1024, 2048], dtype=float)  # 5 widths as in the paper
     fit = fit_scaling(n, 3.137 + 13.16 * n**-0.52)
@@ -88,9 +89,8 @@ def test_loss_straight_in_log_width_is_flagged_as_unidentified():
     fit = fit_scaling(widths, 0.605 - 0.031 * np.log2(widths / 64) - 1e-4 * (np.log2(widths / 64) - 1.5) ** 2)
     assert fit["alpha"] < 1e-3
     assert "not identified" in fit["reason"]
-    clean = fit_scaling(WIDTHS, 3.0 + 20.0 * WIDTHS ** -0.5)
+    clean = fit_scaling(WIDTHS, 3.0 + 20.0 * WIDTHS**-0.5)
     assert clean["reason"] == ""
-
 
 
 def test_a_step_that_any_exponent_fits_is_flagged_as_unidentified():
@@ -100,10 +100,12 @@ def test_a_step_that_any_exponent_fits_is_flagged_as_unidentified():
     fit = fit_scaling(widths, [0.2395, 0.1762, 0.1646, 0.1797, 0.1866])
     assert not fit["identified"] and fit["alpha_se"] > fit["alpha"]
     assert "do not constrain it" in fit["reason"] and "not identified" in fit["reason"]
-    noisy = fit_scaling(WIDTHS, 3.0 + 20.0 * WIDTHS ** -0.5 * (1 + 0.02 * np.cos(np.arange(WIDTHS.size))))
+    noisy = fit_scaling(WIDTHS, 3.0 + 20.0 * WIDTHS**-0.5 * (1 + 0.02 * np.cos(np.arange(WIDTHS.size))))
     assert noisy["identified"] and noisy["reason"] == ""
 
+
 # --- a_n, b_n, c_n and rates -------------------------------------------------------------------
+
 
 def _planted(alpha, beta, A=20.0, B=3.0, nu_inf=-7.2, L_inf=3.0, widths=WIDTHS):
     """phi_n(nu) = (nu - nu_inf - B n^-beta)^2 + A n^-alpha + L_inf on the grid, per width."""
@@ -126,8 +128,9 @@ def test_convergent_quantities_match_definitions():
 
 
 @pytest.mark.parametrize("infinity", ["n_max", "fit"])
-@pytest.mark.parametrize("alpha, beta, label", [(1.0, 0.8, "fast"), (1.0, 0.5, "weak"),
-                                                (0.742, 0.371, "weak"), (0.6, 0.9, "fast")])
+@pytest.mark.parametrize(
+    "alpha, beta, label", [(1.0, 0.8, "fast"), (1.0, 0.5, "weak"), (0.742, 0.371, "weak"), (0.6, 0.9, "fast")]
+)
 def test_planted_rates_and_verdict(infinity, alpha, beta, label):
     curves, nu_star, loss_star = _planted(alpha, beta)
     phi_largest = fit_interpolant(NU, curves[-1])
@@ -157,6 +160,7 @@ def test_estimate_rates_rejects_unknown_infinity():
 
 # --- verdict -----------------------------------------------------------------------------------
 
+
 def test_verdict_fast_weak_inconclusive():
     assert verdict(1.0, 0.8, 0.02, 0.05, dof=5).label == "fast"
     weak = verdict(1.0, 0.52, 0.02, 0.03, dof=5)
@@ -179,6 +183,7 @@ def test_verdict_interval_uses_student_t_and_level():
 
 
 # --- Theorem 2 ---------------------------------------------------------------------------------
+
 
 def test_theorem2_exponents_of_paper_section_1_6():
     out = theorem2(0.742, 0.388, r=2, h=1)

@@ -6,32 +6,61 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from sweeps import make_sweep
 
 from hptransfer.analysis import analyze_transfer, hp_value, render_summary
-
-from sweeps import make_sweep
 
 WIDTHS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 NU = np.arange(-10.0, -4.4, 0.5)  # lr = 2^nu, sqrt(2) spacing
 
 
-def loss_sweep(alpha=1.0, beta=0.8, sigma=1e-4, seeds=6, A=20.0, B=3.0, nu_inf=-7.2, L_inf=3.0,
-               widths=WIDTHS, seed=0):
+def loss_sweep(alpha=1.0, beta=0.8, sigma=1e-4, seeds=6, A=20.0, B=3.0, nu_inf=-7.2, L_inf=3.0, widths=WIDTHS, seed=0):
     """final_loss_ema = (nu - nu_inf - B n^-beta)^2 + A n^-alpha + L_inf + noise."""
+
     def law(n, lr):
         return (np.log2(lr) - nu_inf - B * n**-beta) ** 2 + A * n**-alpha + L_inf
+
     return make_sweep(law, widths=widths, grid=2.0**NU, seeds=seeds, noise=sigma, rng_seed=seed)
 
 
 FAST_CFG = {"bootstrap": {"n": 200}}
 
 DOCUMENTED = [
-    "nu_star", "hp_star", "loss_star", "nu_star_lo", "nu_star_hi", "hp_star_lo", "hp_star_hi",
-    "loss_star_lo", "loss_star_hi", "at_edge", "loss_transferred", "nu_transferred",
-    "fit_opt_L_inf", "fit_opt_A", "fit_opt_alpha", "fit_opt_alpha_se", "fit_transfer_alpha",
-    "fit_transfer_alpha_se", "lr_law_B", "lr_law_beta", "lr_law_D", "lr_law_beta_se",
-    "a_n", "b_n", "c_n", "alpha", "alpha_lo", "alpha_hi", "beta", "beta_lo", "beta_hi", "verdict",
-    "thm2_direct_exponent", "thm2_transfer_exponent", "thm2_better",
+    "nu_star",
+    "hp_star",
+    "loss_star",
+    "nu_star_lo",
+    "nu_star_hi",
+    "hp_star_lo",
+    "hp_star_hi",
+    "loss_star_lo",
+    "loss_star_hi",
+    "at_edge",
+    "loss_transferred",
+    "nu_transferred",
+    "fit_opt_L_inf",
+    "fit_opt_A",
+    "fit_opt_alpha",
+    "fit_opt_alpha_se",
+    "fit_transfer_alpha",
+    "fit_transfer_alpha_se",
+    "lr_law_B",
+    "lr_law_beta",
+    "lr_law_D",
+    "lr_law_beta_se",
+    "a_n",
+    "b_n",
+    "c_n",
+    "alpha",
+    "alpha_lo",
+    "alpha_hi",
+    "beta",
+    "beta_lo",
+    "beta_hi",
+    "verdict",
+    "thm2_direct_exponent",
+    "thm2_transfer_exponent",
+    "thm2_better",
 ]
 
 
@@ -48,10 +77,10 @@ def test_transfer_dataset_has_documented_variables_with_attrs_and_round_trips(tm
     out.to_netcdf(path)
     with xr.open_dataset(path) as back:
         back = back.load()
-    xr.testing.assert_allclose(back.drop_vars(["verdict", "verdict_explanation", "thm2_better",
-                                               "fit_notes"]),
-                               out.drop_vars(["verdict", "verdict_explanation", "thm2_better",
-                                              "fit_notes"]))
+    xr.testing.assert_allclose(
+        back.drop_vars(["verdict", "verdict_explanation", "thm2_better", "fit_notes"]),
+        out.drop_vars(["verdict", "verdict_explanation", "thm2_better", "fit_notes"]),
+    )
     assert str(back["verdict"].values) == str(out["verdict"].values)
     assert back["at_edge"].dtype == bool
 
@@ -91,8 +120,7 @@ def test_transferred_loss_follows_the_reference_optimum():
     n = np.asarray(WIDTHS, dtype=float)
     expected = (nu_ref + 7.2 - 3.0 * n**-0.8) ** 2 + 20 * n**-1.0 + 3.0
     np.testing.assert_allclose(out["loss_transferred"], expected, atol=1e-9)
-    assert float(out["loss_transferred"].sel(width=128)) == pytest.approx(
-        float(out["loss_star"].sel(width=128)))
+    assert float(out["loss_transferred"].sel(width=128)) == pytest.approx(float(out["loss_star"].sel(width=128)))
     # transferring costs loss (c_n-like) at every other width
     assert np.all((out["loss_transferred"] >= out["loss_star"] - 1e-12).values)
 
@@ -142,6 +170,7 @@ def test_bad_config_is_rejected_with_the_key_named():
 
 def test_beta_sweep_uses_the_effective_window_coordinate():
     beta2 = np.array([0.9, 0.95, 0.975, 0.9875, 0.99375, 0.996875])  # windows 10 .. 320
+
     def law(n, beta):  # optimum at the window 2^6.1 at both widths, lower loss at 128
         return (-np.log2(1 - beta) - 6.1) ** 2 + np.where(n == 64, 1.0, 0.9)
 
@@ -159,11 +188,11 @@ def test_summary_reports_optima_rates_verdict_and_kappa():
 
     transfer = analyze_transfer(loss_sweep(), FAST_CFG)
     nu = np.arange(8) * 0.5
-    phi = np.stack([np.cumsum(-np.ones((8, 16)) * (1 + 0.1 * (nu[:, None] - 1.5) ** 2), axis=1)
-                    for _ in range(2)])
+    phi = np.stack([np.cumsum(-np.ones((8, 16)) * (1 + 0.1 * (nu[:, None] - 1.5) ** 2), axis=1) for _ in range(2)])
     phi[0, :, 8:] = np.nan
-    kappa_sweep = make_sweep(widths=(8, 16), grid=2.0**nu, seeds=1,
-                             variables={"phi_k": (("width", "lr", "seed", "k"), phi[:, :, None, :])})
+    kappa_sweep = make_sweep(
+        widths=(8, 16), grid=2.0**nu, seeds=1, variables={"phi_k": (("width", "lr", "seed", "k"), phi[:, :, None, :])}
+    )
     kappa = analyze_kappa(kappa_sweep, {})
     text = render_summary(transfer, kappa)
     assert "| 64 |" in text and "| 8192 |" in text

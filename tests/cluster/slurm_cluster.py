@@ -19,6 +19,7 @@ By hand::
     python tests/cluster/slurm_cluster.py start /tmp/slurm   # prints the exports to eval
     python tests/cluster/slurm_cluster.py stop /tmp/slurm
 """
+
 from __future__ import annotations
 
 import os
@@ -79,8 +80,14 @@ def _alive(pid: int) -> bool:
 class SlurmCluster:
     """Start/stop munged, slurmctld and slurmd under ``root``; a context manager."""
 
-    def __init__(self, root: str | os.PathLike, cpus: int | None = None, memory_mb: int | None = None,
-                 partition: str = "debug", min_job_age: int = 300):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        cpus: int | None = None,
+        memory_mb: int | None = None,
+        partition: str = "debug",
+        min_job_age: int = 300,
+    ):
         self.root = Path(root).resolve()
         self.cpus = cpus or os.cpu_count() or 1
         # slurmd drains a node that reports less memory than RealMemory: leave a margin
@@ -111,8 +118,7 @@ class SlurmCluster:
 
     def run(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
         """Run a SLURM client command against this cluster."""
-        return subprocess.run(list(args), env=self.env, capture_output=True, text=True, check=check,
-                              timeout=timeout)
+        return subprocess.run(list(args), env=self.env, capture_output=True, text=True, check=check, timeout=timeout)
 
     # ------------------------------------------------------------------------------- start/stop
     def start(self, timeout: float = 60) -> "SlurmCluster":
@@ -127,10 +133,10 @@ class SlurmCluster:
         self._write_srun_wrapper()
         env = self.env
         try:
-            subprocess.run([_which("slurmctld")], env=env, check=True, capture_output=True, text=True,
-                           timeout=30)
-            subprocess.run([_which("slurmd"), "-N", "localhost"], env=env, check=True,
-                           capture_output=True, text=True, timeout=30)
+            subprocess.run([_which("slurmctld")], env=env, check=True, capture_output=True, text=True, timeout=30)
+            subprocess.run(
+                [_which("slurmd"), "-N", "localhost"], env=env, check=True, capture_output=True, text=True, timeout=30
+            )
             self._wait_idle(timeout)
         except BaseException:
             self.stop()
@@ -144,10 +150,20 @@ class SlurmCluster:
             key.write_bytes(os.urandom(1024))
             key.chmod(0o400)
         subprocess.run(
-            [_which("munged"), f"--socket={self.munge_socket}", f"--key-file={key}",
-             f"--pid-file={self.pid_file('munged')}", f"--log-file={self.log_file('munged')}",
-             f"--seed-file={self.root / 'munge' / 'munge.seed'}", "--force"],
-            check=True, capture_output=True, text=True, timeout=30)
+            [
+                _which("munged"),
+                f"--socket={self.munge_socket}",
+                f"--key-file={key}",
+                f"--pid-file={self.pid_file('munged')}",
+                f"--log-file={self.log_file('munged')}",
+                f"--seed-file={self.root / 'munge' / 'munge.seed'}",
+                "--force",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def _write_conf(self) -> None:
         r = self.root
@@ -164,10 +180,10 @@ CredType=cred/munge
 AuthInfo=socket={self.munge_socket}
 StateSaveLocation={r}/state
 SlurmdSpoolDir={r}/spool
-SlurmctldPidFile={self.pid_file('slurmctld')}
-SlurmdPidFile={self.pid_file('slurmd')}
-SlurmctldLogFile={self.log_file('slurmctld')}
-SlurmdLogFile={self.log_file('slurmd')}
+SlurmctldPidFile={self.pid_file("slurmctld")}
+SlurmdPidFile={self.pid_file("slurmd")}
+SlurmctldLogFile={self.log_file("slurmctld")}
+SlurmdLogFile={self.log_file("slurmd")}
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -189,8 +205,10 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
     def _write_srun_wrapper(self) -> None:
         wrapper = self.bin / "srun"
-        wrapper.write_text(f"#!/bin/sh\n# SLURM_CONF is dropped inside jobs; restore it\n"
-                           f"export SLURM_CONF='{self.conf}'\nexec '{_which('srun')}' \"$@\"\n")
+        wrapper.write_text(
+            f"#!/bin/sh\n# SLURM_CONF is dropped inside jobs; restore it\n"
+            f"export SLURM_CONF='{self.conf}'\nexec '{_which('srun')}' \"$@\"\n"
+        )
         wrapper.chmod(0o755)
 
     def _wait_idle(self, timeout: float) -> None:
@@ -202,8 +220,7 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             if state == "idle":
                 return
             time.sleep(0.25)
-        raise RuntimeError(f"SLURM node not idle after {timeout} s (state {state!r});\n"
-                           + self.describe_logs())
+        raise RuntimeError(f"SLURM node not idle after {timeout} s (state {state!r});\n" + self.describe_logs())
 
     def describe_logs(self, tail: int = 20) -> str:
         parts = []

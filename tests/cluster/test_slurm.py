@@ -29,6 +29,7 @@ srun, and each Snakemake parses the workflow, importing torch), hence one study 
 Every Snakemake run is bounded with ``timeout -s INT`` (a stuck Snakemake ignores SIGTERM but
 stops on SIGINT, cancelling its SLURM jobs); the daemons are stopped by the test, by process id.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,20 +52,20 @@ from workflow_utils import SMOKE, copy_workflow  # noqa: E402  (tests/, on sys.p
 REPO = Path(__file__).resolve().parents[2]
 USER_PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 TEST_OVERRIDES = Path(__file__).resolve().parent / "profile" / "config.yaml"
-SMOKE_TIMEOUT_S = 1200     # a local smoke run: 2-10 min on 2 shared cores
-SLURM_TIMEOUT_S = 1800     # through SLURM: 5-13 min (every job parses the workflow twice)
+SMOKE_TIMEOUT_S = 1200  # a local smoke run: 2-10 min on 2 shared cores
+SLURM_TIMEOUT_S = 1800  # through SLURM: 5-13 min (every job parses the workflow twice)
 DATASETS = ("sweep.nc", "transfer.nc", "kappa.nc")
 
 
 # ------------------------------------------------------------------------------------- helpers
+
 
 def require_slurm() -> None:
     """Skip (fail under CI=true) where a localhost SLURM cannot be started."""
     problems = []
     missing = missing_commands()
     if missing:
-        problems.append(f"SLURM/munge programs missing: {', '.join(missing)} "
-                        "(install them with .ci/install-system.sh)")
+        problems.append(f"SLURM/munge programs missing: {', '.join(missing)} (install them with .ci/install-system.sh)")
     if os.geteuid() != 0:
         problems.append("the localhost cluster needs root (slurmd runs as SlurmdUser=root)")
     if not problems:
@@ -91,19 +92,18 @@ def merge_profile(base: dict, overrides: dict) -> dict:
 def write_test_profile(dest: Path, cores: int | None = None) -> Path:
     """The user profile with the test cluster's overrides, as a profile directory. ``cores``: the
     CPUs of the test node, the most one (group) job may ask for; more would never be scheduled."""
-    profile = merge_profile(yaml.safe_load(USER_PROFILE.read_text()),
-                            yaml.safe_load(TEST_OVERRIDES.read_text()))
+    profile = merge_profile(yaml.safe_load(USER_PROFILE.read_text()), yaml.safe_load(TEST_OVERRIDES.read_text()))
     profile["cores"] = min(profile.get("cores", 1), cores or os.cpu_count() or 1)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return dest
 
 
-def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = SMOKE_TIMEOUT_S,
-              background: bool = False):
+def snakemake(
+    workdir: Path, *args: str, env: dict | None = None, timeout: int = SMOKE_TIMEOUT_S, background: bool = False
+):
     """Snakemake in ``workdir``, bounded by ``timeout -s INT`` (and a KILL 30 s later)."""
-    cmd = ["timeout", "-s", "INT", "-k", "30", str(timeout), sys.executable, "-m", "snakemake",
-           *args]
+    cmd = ["timeout", "-s", "INT", "-k", "30", str(timeout), sys.executable, "-m", "snakemake", *args]
     env = dict(env or os.environ)
     env.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
     with open(workdir / "snakemake.log", "w") as log:
@@ -130,9 +130,10 @@ def finish(proc: subprocess.Popen, workdir: Path) -> str:
     finally:
         stop(proc)
     text = (workdir / "snakemake.log").read_text(errors="replace")
-    assert proc.returncode == 0, (f"snakemake exited {proc.returncode} in {workdir}"
-                                  f"{' (timed out)' if proc.returncode in (124, 130, 137) else ''}:\n"
-                                  + text[-6000:])
+    assert proc.returncode == 0, (
+        f"snakemake exited {proc.returncode} in {workdir}"
+        f"{' (timed out)' if proc.returncode in (124, 130, 137) else ''}:\n" + text[-6000:]
+    )
     return text
 
 
@@ -146,15 +147,20 @@ def smoke_config_args() -> list[str]:
 # and a figure (training jobs, the data job and a group job); the rest of the preset only adds
 # more jobs of the same kinds, already covered by the local run.
 SLURM_STUDY = "llama_adam_lr"
-SLURM_TARGETS = (*(f"results/studies/{SLURM_STUDY}/{name}" for name in (*DATASETS, "summary.md")),
-                 f"results/figures/fig06_{SLURM_STUDY}.png")
+SLURM_TARGETS = (
+    *(f"results/studies/{SLURM_STUDY}/{name}" for name in (*DATASETS, "summary.md")),
+    f"results/figures/fig06_{SLURM_STUDY}.png",
+)
 
 
 def outputs(workdir: Path) -> set[str]:
     """Result files, relative to results/ (logs, benchmarks and SLURM logs aside)."""
     root = workdir / "results"
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and p.parts[len(root.parts)] not in ("logs", "benchmarks")}
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and p.parts[len(root.parts)] not in ("logs", "benchmarks")
+    }
 
 
 def assert_same_datasets(a: Path, b: Path, names) -> None:
@@ -184,12 +190,19 @@ def dag_seconds(workdir: Path, *args: str) -> float:
     """Wall time of a dry run (the DAG of a preset built and printed as a summary): for the paper
     preset at scale (``dag_seconds(copy, "--configfile", "workflow/presets/paper.yaml")``)."""
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", *args], cwd=workdir,
-                   check=True, capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", *args],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return time.monotonic() - t0
 
 
 # ------------------------------------------------------------------------------------ fixtures
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
@@ -235,13 +248,21 @@ def profile(tmp_path, cluster):
 
 # ------------------------------------------------------------------------------- cluster tests
 
+
 @pytest.mark.cluster
 @pytest.mark.slow
 def test_smoke_through_slurm_matches_local(cluster, snapshot, smoke_run, profile, tmp_path):
     wd = checkout(snapshot, tmp_path / "wf")
     t0 = time.monotonic()
-    log = snakemake(wd, *SLURM_TARGETS, "--workflow-profile", str(profile), *smoke_config_args(),
-                    env=cluster.env, timeout=SLURM_TIMEOUT_S)
+    log = snakemake(
+        wd,
+        *SLURM_TARGETS,
+        "--workflow-profile",
+        str(profile),
+        *smoke_config_args(),
+        env=cluster.env,
+        timeout=SLURM_TIMEOUT_S,
+    )
     print(f"\nSLURM smoke run: {time.monotonic() - t0:.0f} s")
 
     # the jobs really went through SLURM: one per training job, one for the data, analysis grouped
@@ -263,8 +284,11 @@ def test_smoke_through_slurm_matches_local(cluster, snapshot, smoke_run, profile
     assert {Path(n).name for n in names} >= set(DATASETS)
     assert_same_datasets(wd, smoke_run, names)
     # ... and, as the workflow promises (no timestamps, deterministic CPU training), the same bytes
-    for rel in names + [str(p.relative_to(wd)) for p in (wd / "results").rglob("*.md")] \
-            + [str(p.relative_to(wd)) for p in (wd / "results" / "runs").rglob("*.nc")]:
+    for rel in (
+        names
+        + [str(p.relative_to(wd)) for p in (wd / "results").rglob("*.md")]
+        + [str(p.relative_to(wd)) for p in (wd / "results" / "runs").rglob("*.nc")]
+    ):
         assert (wd / rel).read_bytes() == (smoke_run / rel).read_bytes(), rel
 
 
@@ -293,29 +317,35 @@ def test_cancelled_training_job_resumes(cluster, snapshot, profile, tmp_path):
     args = ["--configfile", "workflow/presets/scancel.yaml"]
 
     t0 = time.monotonic()
-    proc = snakemake(wd, "--workflow-profile", str(profile), *args, env=cluster.env,
-                     timeout=SLURM_TIMEOUT_S, background=True)
+    proc = snakemake(
+        wd, "--workflow-profile", str(profile), *args, env=cluster.env, timeout=SLURM_TIMEOUT_S, background=True
+    )
     job_id = None
     try:
         deadline = time.monotonic() + SLURM_TIMEOUT_S
         while time.monotonic() < deadline and proc.poll() is None:
             if job_id is None:  # find the job by the comment the SLURM executor gives it
                 q = cluster.run("squeue", "-h", "-t", "R", "-o", "%i|%k", check=False)
-                job_id = next((line.split("|")[0] for line in q.stdout.splitlines()
-                               if line.split("|", 1)[-1] == comment), None)
+                job_id = next(
+                    (line.split("|")[0] for line in q.stdout.splitlines() if line.split("|", 1)[-1] == comment), None
+                )
             if job_id and (wd / run_dir / "checkpoint.pt").exists():
                 cluster.run("scancel", job_id)
                 break
             time.sleep(0.1)
         else:
-            pytest.fail(f"never saw job {comment} running with a checkpoint (job id {job_id}); "
-                        "snakemake log:\n" + (wd / "snakemake.log").read_text()[-4000:])
+            pytest.fail(
+                f"never saw job {comment} running with a checkpoint (job id {job_id}); "
+                "snakemake log:\n" + (wd / "snakemake.log").read_text()[-4000:]
+            )
         cancelled_at = time.monotonic() - t0
         log = finish(proc, wd)
     finally:
         stop(proc)
-    print(f"\nscancel test: job {job_id} cancelled at {cancelled_at:.0f} s, "
-          f"workflow done at {time.monotonic() - t0:.0f} s")
+    print(
+        f"\nscancel test: job {job_id} cancelled at {cancelled_at:.0f} s, "
+        f"workflow done at {time.monotonic() - t0:.0f} s"
+    )
 
     # SLURM cancelled the job, Snakemake saw it fail and resubmitted it, and the retry resumed
     states = {j["JobId"]: j["JobState"] for j in jobcomp(cluster) if j.get("WorkDir") == str(wd)}
@@ -331,8 +361,7 @@ def test_cancelled_training_job_resumes(cluster, snapshot, profile, tmp_path):
     assert "steps (100%) done" in log
 
     # nothing lost: every output of the workflow is there ...
-    runs = {f"runs/{study_name}/mup/n{w}/{study['hp']}{v}/s0/run.nc"
-            for w in study["widths"] for v in study["grid"]}
+    runs = {f"runs/{study_name}/mup/n{w}/{study['hp']}{v}/s0/run.nc" for w in study["widths"] for v in study["grid"]}
     studies = {f"studies/{study_name}/{x}" for x in ("sweep.nc", "transfer.nc", "kappa.nc", "summary.md")}
     assert runs | studies <= outputs(wd), sorted(runs | studies - outputs(wd))
     # ... and the resumed run equals an uninterrupted one, trained locally
@@ -350,8 +379,9 @@ TRAINING_RULES = {"train", "twolayer_width"}
 
 
 def workflow_rules() -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return {line.strip() for line in out.stdout.splitlines() if re.fullmatch(r"\w+", line.strip())}
 
@@ -389,9 +419,13 @@ def test_profile_settings():
 def test_profile_dry_run(tmp_path):
     """The user profile is accepted by Snakemake and its SLURM plugin (a dry run submits nothing)."""
     wd = copy_workflow(tmp_path / "wf")
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--workflow-profile",
-                          str(USER_PROFILE.parent), *smoke_config_args()],
-                         cwd=wd, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--workflow-profile", str(USER_PROFILE.parent), *smoke_config_args()],
+        cwd=wd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout + out.stderr
     assert "Group job analysis" in text, text[-3000:]

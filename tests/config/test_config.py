@@ -1,4 +1,5 @@
 """Configuration: schema validation with key-naming errors, defaults, canonical paths, run sharing."""
+
 from __future__ import annotations
 
 import copy
@@ -8,8 +9,8 @@ import sys
 
 import pytest
 import yaml
-
 from tiny import REPO, TINY_STUDY, raw_config
+
 from hptransfer.config.defaults import deep_merge
 from hptransfer.config.errors import ConfigError
 from hptransfer.config.load import load_config, read_config_file
@@ -31,14 +32,17 @@ def _error(cfg: dict) -> str:
 
 # ------------------------------------------------------------------------- invalid configs
 
+
 def _set(path: str, value):
     """A mutation that sets a dotted key path (study name `S`) in a raw config."""
+
     def mutate(cfg):
         node = cfg
         parts = path.replace("S", "llama_adam_lr").split(".")
         for p in parts[:-1]:
             node = node[p]
         node[parts[-1]] = value
+
     return mutate
 
 
@@ -47,14 +51,12 @@ BAD = [
     (_set("bogus", 1), "bogus", "unknown key"),
     (_set("studies.S.bogus", 1), "studies.llama_adam_lr.bogus", "unknown key"),
     (_set("studies.S.training.bogus", 1), "studies.llama_adam_lr.training.bogus", "unknown key"),
-    (_set("studies.S.training.schedule.bogus", 1), "studies.llama_adam_lr.training.schedule.bogus",
-     "unknown key"),
+    (_set("studies.S.training.schedule.bogus", 1), "studies.llama_adam_lr.training.schedule.bogus", "unknown key"),
     (_set("studies.S.model.bogus", 1), "studies.llama_adam_lr.model.bogus", "unknown key"),
     (_set("corpora.tiny.bogus", 1), "corpora.tiny.bogus", "unknown key"),
     (_set("studies.S.widths", ["a"]), "studies.llama_adam_lr.widths[0]", "integer"),
     (_set("studies.S.training.steps", "10"), "studies.llama_adam_lr.training.steps", "integer"),
-    (_set("studies.S.training.keep_checkpoint", "yes"), "studies.llama_adam_lr.training.keep_checkpoint",
-     "boolean"),
+    (_set("studies.S.training.keep_checkpoint", "yes"), "studies.llama_adam_lr.training.keep_checkpoint", "boolean"),
     (_set("studies.S.widths", [0]), "studies.llama_adam_lr.widths[0]", "minimum"),
     (_set("studies.S.widths", [16, -32]), "studies.llama_adam_lr.widths[1]", "minimum"),
     (_set("studies.S.grid", []), "studies.llama_adam_lr.grid", "must not be empty"),
@@ -65,30 +67,57 @@ BAD = [
     (_set("studies.S.grid", [0.01, 0.0]), "studies.llama_adam_lr.grid[1]", "minimum"),
     (_set("studies.S.grid", [0.01, -0.02]), "studies.llama_adam_lr.grid[1]", "minimum"),
     (_set("studies.S.corpus", "nope"), "studies.llama_adam_lr.corpus", "unknown corpus 'nope'"),
-    (_set("studies.S.parametrizations", ["mup", "nope"]), "studies.llama_adam_lr.parametrizations",
-     "unknown table 'nope'"),
+    (
+        _set("studies.S.parametrizations", ["mup", "nope"]),
+        "studies.llama_adam_lr.parametrizations",
+        "unknown table 'nope'",
+    ),
     (_set("studies.S.widths", [16, 15]), "studies.llama_adam_lr.widths[1]", "not divisible by model.heads"),
     (_set("studies.S.widths", [16, 18]), "studies.llama_adam_lr.widths[1]", "odd head dimension"),
     (_set("studies.S.kind", "nope"), "studies.llama_adam_lr.kind", "is not one of"),
     (_set("studies.S.optimizer.name", "rmsprop"), "studies.llama_adam_lr.optimizer.name", "is not one of"),
-    (_set("parametrizations", {"t": {"roles": {"hidden": {"init": 0.5}, "bogus": {}}}}),
-     "parametrizations.t.roles.bogus", "unknown key"),
-    (_set("parametrizations", {"t": {"roles": {"hidden": {"lr": {"adamw": 1.0}}}}}),
-     "parametrizations.t.roles.hidden.lr.adamw", "unknown key"),
+    (
+        _set("parametrizations", {"t": {"roles": {"hidden": {"init": 0.5}, "bogus": {}}}}),
+        "parametrizations.t.roles.bogus",
+        "unknown key",
+    ),
+    (
+        _set("parametrizations", {"t": {"roles": {"hidden": {"lr": {"adamw": 1.0}}}}}),
+        "parametrizations.t.roles.hidden.lr.adamw",
+        "unknown key",
+    ),
     # the tiny study trains 30 steps and records no intermediate analysis step
-    (_set("studies.S.analysis", {"step": 20}), "studies.llama_adam_lr.analysis.step",
-     "add it to studies.llama_adam_lr.decomposition.analysis_steps"),
-    (_set("studies.S.analysis", {"step": 31}), "studies.llama_adam_lr.analysis.step",
-     "after the end of training (training.steps = 30)"),
-    (_set("studies.S.analysis", {"kappa": {"analysis_step": 20}}),
-     "studies.llama_adam_lr.analysis.kappa.analysis_step", "not recorded by the runs"),
+    (
+        _set("studies.S.analysis", {"step": 20}),
+        "studies.llama_adam_lr.analysis.step",
+        "add it to studies.llama_adam_lr.decomposition.analysis_steps",
+    ),
+    (
+        _set("studies.S.analysis", {"step": 31}),
+        "studies.llama_adam_lr.analysis.step",
+        "after the end of training (training.steps = 30)",
+    ),
+    (
+        _set("studies.S.analysis", {"kappa": {"analysis_step": 20}}),
+        "studies.llama_adam_lr.analysis.kappa.analysis_step",
+        "not recorded by the runs",
+    ),
     (_set("studies.S.analysis", {"step": 0}), "studies.llama_adam_lr.analysis.step", "minimum"),
-    (_set("studies.S.optimizer.rank_cap", 16), "studies.llama_adam_lr.optimizer.rank_cap",
-     "only Dion's bounded rank rule has a cap (optimizer 'adam'"),
-    (_set("studies.S.optimizer", {"name": "dion", "rank_rule": "proportional", "rank_cap": 16}),
-     "studies.llama_adam_lr.optimizer.rank_cap", "rank_rule 'proportional'"),
-    (_set("studies.S.optimizer", {"name": "dion", "rank_cap": 0}), "studies.llama_adam_lr.optimizer.rank_cap",
-     "minimum"),
+    (
+        _set("studies.S.optimizer.rank_cap", 16),
+        "studies.llama_adam_lr.optimizer.rank_cap",
+        "only Dion's bounded rank rule has a cap (optimizer 'adam'",
+    ),
+    (
+        _set("studies.S.optimizer", {"name": "dion", "rank_rule": "proportional", "rank_cap": 16}),
+        "studies.llama_adam_lr.optimizer.rank_cap",
+        "rank_rule 'proportional'",
+    ),
+    (
+        _set("studies.S.optimizer", {"name": "dion", "rank_cap": 0}),
+        "studies.llama_adam_lr.optimizer.rank_cap",
+        "minimum",
+    ),
 ]
 
 
@@ -124,8 +153,14 @@ def test_analysis_step_recorded_or_final_is_valid():
 
 def test_analysis_step_is_for_language_model_studies_only():
     cfg = raw_config()
-    cfg["studies"]["sphere"] = {"kind": "twolayer", "task": "sphere", "grid": [0.01], "widths": [8],
-                                "seeds": [0], "analysis": {"step": 10}}
+    cfg["studies"]["sphere"] = {
+        "kind": "twolayer",
+        "task": "sphere",
+        "grid": [0.01],
+        "widths": [8],
+        "seeds": [0],
+        "analysis": {"step": 10},
+    }
     msg = _error(cfg)
     assert "studies.sphere.analysis.step: only language-model studies" in msg
 
@@ -144,15 +179,16 @@ def test_missing_required_study_key():
 
 # ------------------------------------------------------------------------ valid configs
 
+
 def test_defaults_filled_and_input_not_mutated():
     raw = raw_config()
     before = copy.deepcopy(raw)
     cfg = load_config(raw)
     assert raw == before
     s = cfg["studies"]["s"]
-    assert s["training"]["divergence_factor"] == 2.0           # default
-    assert s["model"]["rope_theta"] == 10000.0                 # default inside a given block
-    assert s["model"]["heads"] == 2                            # given value wins
+    assert s["training"]["divergence_factor"] == 2.0  # default
+    assert s["model"]["rope_theta"] == 10000.0  # default inside a given block
+    assert s["model"]["heads"] == 2  # given value wins
     assert s["training"]["schedule"]["warmup"] == 0.1
     assert set(cfg["parametrizations"]) >= {"sp", "mup", "adaptive"}
     assert cfg["corpora"]["tiny"]["val_works"] == ["tempest"]
@@ -170,8 +206,9 @@ def test_shipped_configs_validate(path):
         if study["kind"] not in ("lm", "compare"):
             continue
         keys = list(study_run_keys(cfg, name))
-        assert len(keys) == (len(study["parametrizations"]) * len(study["widths"]) * len(study["grid"])
-                             * len(study["seeds"]))
+        assert len(keys) == (
+            len(study["parametrizations"]) * len(study["widths"]) * len(study["grid"]) * len(study["seeds"])
+        )
         for key in keys[:50]:
             rc = run_config(cfg, key)
             json.dumps(rc.to_dict())
@@ -215,10 +252,20 @@ def test_yaml_exponent_passes_schema(tmp_path):
     assert cfg["studies"]["s"]["optimizer"]["eps"] == 1e-8
 
 
-@pytest.mark.parametrize("value, text", [
-    (0.004, "0.004"), (1.0, "1"), (2, "2"), (0.9995, "0.9995"), (1e-8, "0.00000001"), (0.0625, "0.0625"),
-    (0.1 + 0.2, "0.30000000000000004"), (1.4e-3, "0.0014"), (128.0, "128"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (0.004, "0.004"),
+        (1.0, "1"),
+        (2, "2"),
+        (0.9995, "0.9995"),
+        (1e-8, "0.00000001"),
+        (0.0625, "0.0625"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (1.4e-3, "0.0014"),
+        (128.0, "128"),
+    ],
+)
 def test_format_value(value, text):
     assert format_value(value) == text
     assert float(text) == float(value)  # round trip
@@ -242,6 +289,7 @@ def test_run_paths_are_canonical():
 
 # --------------------------------------------------------------------------- run configs
 
+
 def test_run_config_applies_hp_and_omits_study_name():
     cfg = load_config(raw_config({"hp": "beta1", "grid": [0.8, 0.95], "optimizer": {"lr": 0.003}}))
     rc = run_config(cfg, RunKey("s", "mup", 16, "beta1", "0.8", 0))
@@ -257,8 +305,9 @@ def test_run_config_applies_hp_and_omits_study_name():
 
 
 def test_run_config_depth_rule():
-    cfg = load_config(raw_config({"widths": [16, 64], "model": {"depth": 2, "depth_rule": {"rule": "grow",
-                                                                                           "exponent": 0.5}}}))
+    cfg = load_config(
+        raw_config({"widths": [16, 64], "model": {"depth": 2, "depth_rule": {"rule": "grow", "exponent": 0.5}}})
+    )
     d16 = run_config(cfg, RunKey("s", "mup", 16, "lr", "0.01", 0)).model
     d64 = run_config(cfg, RunKey("s", "mup", 64, "lr", "0.01", 0)).model
     assert (d16.depth, d64.depth) == (2, 4)
@@ -287,16 +336,20 @@ def test_run_owner_shares_identical_runs():
     assert run_config(cfg, key) == run_config(cfg, run_owner(cfg, key))
 
 
-@pytest.mark.parametrize("change", [
-    {"training": {"steps": 31}},
-    {"training": {"batch_size": 4}},
-    {"training": {"schedule": {"cooldown": 0.3}}},
-    {"ema": {"window_end": 11}},
-    {"decomposition": {"topk": [2]}},
-    {"optimizer": {"eps": 1e-6}},
-    {"model": {"init_std": 0.5}},
-    {"corpus": "other"},
-], ids=lambda c: json.dumps(c))
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"training": {"steps": 31}},
+        {"training": {"batch_size": 4}},
+        {"training": {"schedule": {"cooldown": 0.3}}},
+        {"ema": {"window_end": 11}},
+        {"decomposition": {"topk": [2]}},
+        {"optimizer": {"eps": 1e-6}},
+        {"model": {"init_std": 0.5}},
+        {"corpus": "other"},
+    ],
+    ids=lambda c: json.dumps(c),
+)
 def test_run_owner_does_not_share_when_a_setting_differs(change):
     cfg = _two_studies(**change)
     key = RunKey("second", "mup", 32, "lr", "0.02", 1)

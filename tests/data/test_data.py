@@ -1,4 +1,5 @@
 """Corpora → tokenizer → token arrays: determinism, exact round trips, splits, offline sources, errors."""
+
 from __future__ import annotations
 
 import json
@@ -6,14 +7,15 @@ import sys
 
 import numpy as np
 import pytest
+from tiny import TINY_CORPUS
 from tokenizers import Tokenizer
 
-from tiny import TINY_CORPUS
-from hptransfer.data.corpus import load_token_arrays, prepare_corpus
 from hptransfer.data.corpus import (
     EOS,
     corpus_texts,
     encode_docs,
+    load_token_arrays,
+    prepare_corpus,
     shakespeare_texts,
     split_wikitext_articles,
     truncate_docs,
@@ -45,6 +47,7 @@ def _decode_docs(tok: Tokenizer, ids: np.ndarray, eos: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- shakespeare
+
 
 def test_prepare_is_byte_identical(tiny_corpus, tmp_path):
     again = tmp_path / "again"
@@ -90,8 +93,7 @@ def test_tokenizer_round_trip(tiny_corpus, text):
 
 
 def test_split_by_work(tmp_path):
-    cfg = {"source": "shakespeare", "vocab_size": 300, "val_works": ["tempest", "sonnets"],
-           "max_train_chars": 300_000}
+    cfg = {"source": "shakespeare", "vocab_size": 300, "val_works": ["tempest", "sonnets"], "max_train_chars": 300_000}
     meta = prepare_corpus(cfg, tmp_path / "c")
     assert meta["val_documents"] == 2
     assert meta["train_documents"] == 3  # 133k + 140k chars, then the truncated third work
@@ -139,8 +141,10 @@ def test_tokenizer_without_eos_is_rejected(tmp_path):
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(["some text without specials"], trainers.BpeTrainer(
-        vocab_size=270, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        ["some text without specials"],
+        trainers.BpeTrainer(vocab_size=270, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
     tok.save(str(tmp_path / "t.json"))
     with pytest.raises(ValueError, match="endoftext"):
         prepare_corpus(dict(TINY_CORPUS, tokenizer=str(tmp_path / "t.json")), tmp_path / "out")
@@ -148,10 +152,29 @@ def test_tokenizer_without_eos_is_rejected(tmp_path):
 
 # ------------------------------------------------------------------------------ wikitext (offline)
 
+
 def _wiki_article(title: str, n_par: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
-    words = ["the", "game", "of", "album", "river", "was", "released", "in", "@-@", "<unk>", ",", ".",
-             "Valkyria", "1995", "station", "Japanese", "戦場", "série"]
+    words = [
+        "the",
+        "game",
+        "of",
+        "album",
+        "river",
+        "was",
+        "released",
+        "in",
+        "@-@",
+        "<unk>",
+        ",",
+        ".",
+        "Valkyria",
+        "1995",
+        "station",
+        "Japanese",
+        "戦場",
+        "série",
+    ]
     out = [f" = {title} = \n", " \n"]
     for p in range(n_par):
         if p == 1:
@@ -200,37 +223,58 @@ def test_wikitext_missing_file(wiki_dir, tmp_path):
 
 # ----------------------------------------------------------------------------------- text files
 
+
 def test_textfiles_glob_source(tmp_path):
     (tmp_path / "train" / "sub").mkdir(parents=True)
     (tmp_path / "val").mkdir()
-    texts = {"train/a.txt": "First training file.\n" * 50, "train/b.txt": "Zweite Datei, ünïcode.\n" * 50,
-             "train/sub/c.txt": "nested file\n" * 50, "train/skip.md": "not matched\n",
-             "val/v.txt": "Validation text here.\n" * 20}
+    texts = {
+        "train/a.txt": "First training file.\n" * 50,
+        "train/b.txt": "Zweite Datei, ünïcode.\n" * 50,
+        "train/sub/c.txt": "nested file\n" * 50,
+        "train/skip.md": "not matched\n",
+        "val/v.txt": "Validation text here.\n" * 20,
+    }
     for name, text in texts.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    cfg = {"source": "textfiles", "vocab_size": 300, "train_glob": str(tmp_path / "train" / "**" / "*.txt"),
-           "val_glob": str(tmp_path / "val" / "*.txt")}
+    cfg = {
+        "source": "textfiles",
+        "vocab_size": 300,
+        "train_glob": str(tmp_path / "train" / "**" / "*.txt"),
+        "val_glob": str(tmp_path / "val" / "*.txt"),
+    }
     meta = prepare_corpus(cfg, tmp_path / "out")
     assert (meta["train_documents"], meta["val_documents"]) == (3, 1)
     tr, va, meta = load_token_arrays(tmp_path / "out")
     tok = Tokenizer.from_file(str(tmp_path / "out" / "tokenizer.json"))
     # sorted file order, so the same files always give the same array
-    assert _decode_docs(tok, np.asarray(tr), meta["eos_id"]) == [texts["train/a.txt"], texts["train/b.txt"],
-                                                                 texts["train/sub/c.txt"]]
+    assert _decode_docs(tok, np.asarray(tr), meta["eos_id"]) == [
+        texts["train/a.txt"],
+        texts["train/b.txt"],
+        texts["train/sub/c.txt"],
+    ]
     assert _decode_docs(tok, np.asarray(va), meta["eos_id"]) == [texts["val/v.txt"]]
 
 
 def test_textfiles_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_glob"):
-        prepare_corpus({"source": "textfiles", "vocab_size": 300, "train_glob": str(tmp_path / "*.nothing"),
-                        "val_glob": str(tmp_path / "*.nothing")}, tmp_path / "o")
+        prepare_corpus(
+            {
+                "source": "textfiles",
+                "vocab_size": 300,
+                "train_glob": str(tmp_path / "*.nothing"),
+                "val_glob": str(tmp_path / "*.nothing"),
+            },
+            tmp_path / "o",
+        )
     (tmp_path / "a.txt").write_text("some training text\n")
     with pytest.raises(ValueError, match="val_glob"):
-        prepare_corpus({"source": "textfiles", "vocab_size": 300, "train_glob": str(tmp_path / "*.txt")},
-                       tmp_path / "o")
+        prepare_corpus(
+            {"source": "textfiles", "vocab_size": 300, "train_glob": str(tmp_path / "*.txt")}, tmp_path / "o"
+        )
 
 
 # ---------------------------------------------------------------------------------------- dtype
+
 
 class _StubTokenizer:
     """Just what encode_docs needs, with a configurable vocabulary size."""
@@ -248,11 +292,13 @@ class _StubTokenizer:
         class Enc:
             def __init__(self, ids):
                 self.ids = ids
+
         return [Enc([ord(c) for c in d]) for d in docs]
 
 
-@pytest.mark.parametrize("vocab, dtype", [(300, np.uint16), (65536, np.uint16), (65537, np.uint32),
-                                          (100_000, np.uint32)])
+@pytest.mark.parametrize(
+    "vocab, dtype", [(300, np.uint16), (65536, np.uint16), (65537, np.uint32), (100_000, np.uint32)]
+)
 def test_token_dtype_fits_vocab(vocab, dtype):
     ids = encode_docs(_StubTokenizer(vocab), ["ab", "c"])
     assert ids.dtype == dtype

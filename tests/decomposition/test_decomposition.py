@@ -30,6 +30,7 @@ def _explicit_spectrum(G, dW, row):
 
 # ---------------------------------------------------------------- alignment spectra
 
+
 @pytest.mark.parametrize("row", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("shape", [(24, 16), (16, 24), (3, 40)])  # (3, 40): low-rank path for row=False
@@ -110,14 +111,29 @@ def test_eigh_matches_eigenvalues_and_is_orthonormal():
 
 # ---------------------------------------------------------------- accumulator
 
+
 def _toy_params(width=6, seed=0):
     """Shapes like a tiny transformer block: normal, row-version, embedding, low-rank readout, vectors."""
-    shapes = {"wq": (width, width), "up": (4 * width, width), "down": (width, 4 * width),
-              "emb": (11, width), "head": (2, width), "gain": (width,), "bias": (3,)}
+    shapes = {
+        "wq": (width, width),
+        "up": (4 * width, width),
+        "down": (width, 4 * width),
+        "emb": (11, width),
+        "head": (2, width),
+        "gain": (width,),
+        "bias": (3,),
+    }
     grads = {k: _rand(*s, seed=seed * 100 + i) for i, (k, s) in enumerate(shapes.items())}
     deltas = {k: _rand(*s, seed=seed * 100 + 50 + i) for i, (k, s) in enumerate(shapes.items())}
-    specs = [ParamSpec("wq"), ParamSpec("up"), ParamSpec("down", row=True), ParamSpec("emb"),
-             ParamSpec("head"), ParamSpec("gain", "vector"), ParamSpec("bias", "vector")]
+    specs = [
+        ParamSpec("wq"),
+        ParamSpec("up"),
+        ParamSpec("down", row=True),
+        ParamSpec("emb"),
+        ParamSpec("head"),
+        ParamSpec("gain", "vector"),
+        ParamSpec("bias", "vector"),
+    ]
     return specs, grads, deltas
 
 
@@ -164,7 +180,8 @@ def test_vector_parameters_count_in_every_k():
     only_matrix = SpectrumAccumulator(width, [ParamSpec("w")]).update({"w": G}, {"w": dW})
     only_vector = SpectrumAccumulator(width, [ParamSpec("b", "vector")]).update({"b": g}, {"b": v})
     both = SpectrumAccumulator(width, [ParamSpec("w"), ParamSpec("b", "vector")]).update(
-        {"w": G, "b": g}, {"w": dW, "b": v})
+        {"w": G, "b": g}, {"w": dW, "b": v}
+    )
     assert np.all(only_vector.dphi_k == _inner64(g, v))
     assert np.allclose(both.dphi_k - only_matrix.dphi_k, _inner64(g, v), rtol=0, atol=1e-14)
 
@@ -239,6 +256,7 @@ def test_param_specs_follow_the_width_side_rule():
 
 # ---------------------------------------------------------------- sample-wise decomposition
 
+
 class _MLP(torch.nn.Module):
     """CIFAR-style two-layer MLP without biases: first layer n×d (row version), readout c×n."""
 
@@ -271,6 +289,7 @@ def _layer_signals(model, x, y):
         def hook(module, inputs, output):
             output.retain_grad()
             captured[name] = (inputs[0].detach(), output)
+
         return hook
 
     handles = [model.fc1.register_forward_hook(keep("fc1")), model.fc2.register_forward_hook(keep("fc2"))]

@@ -7,6 +7,7 @@ figure sees exactly the variables, dims and attrs the workflow produces. Each fi
 expected panels with lines and stars, and render_figure must write non-empty PDF/PNG files whose
 bytes are identical across two renders.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,19 +18,20 @@ import pytest
 import xarray as xr
 from matplotlib.collections import PathCollection
 from matplotlib.markers import MarkerStyle
+from sweeps import make_sweep
 
 from hptransfer.analysis import analyze_kappa, analyze_transfer
-from hptransfer.io import write_dataset
 from hptransfer.figures import catalogue
 from hptransfer.figures.render import render_figure
 from hptransfer.figures.style import UNIDENTIFIED, figure_style, scaling_law_label
+from hptransfer.io import write_dataset
 from hptransfer.synthetic.rf import rf_study
-from sweeps import make_sweep
 
 BOOTSTRAP = {"bootstrap": {"n": 40, "level": 0.9, "seed": 0}}
 
 
 # ------------------------------------------------------------------------------- synthetic inputs
+
 
 def lm_sweep(widths=(16, 32, 64), n_grid: int = 7, seeds=(0, 1, 2), steps=(40, 80)) -> xr.Dataset:
     """An LM sweep like collect_study's: a top-k part that is the same at every width (optimum at
@@ -48,7 +50,7 @@ def lm_sweep(widths=(16, 32, 64), n_grid: int = 7, seeds=(0, 1, 2), steps=(40, 8
             top = 1.2 + 0.8 * (nu[g] + 8.5) ** 2  # the top part: convex, minimum at nu = -8.5
             residual = (0.2 + 0.3 * (1 - 16 / n)) * (1 + 0.1 * (nu[g] + 8.5))
             contrib = -(6.0 - top) * weights
-            contrib[n // 2:] += -residual / (n - n // 2)
+            contrib[n // 2 :] += -residual / (n - n // 2)
             for s in range(S):
                 noisy = contrib * (1 + 0.01 * rng.standard_normal())
                 for a, frac in enumerate(np.asarray(steps) / steps[-1]):
@@ -58,13 +60,23 @@ def lm_sweep(widths=(16, 32, 64), n_grid: int = 7, seeds=(0, 1, 2), steps=(40, 8
     diverged[0, -1, -1] = True
     phi[diverged] = np.nan
     dims = ("width", "lr", "seed")
-    return make_sweep(final, widths=widths, grid=grid, seeds=seeds, params="mup", diverged=diverged,
-                      depths=np.ones(W, np.int64), study="lm_syn",
-                      variables={"final_loss_iterate": (dims, np.where(diverged, np.nan, final + 0.02)),
-                                 "linearization_gap": (dims, np.full(final.shape, 0.01)),
-                                 "phi_k": (dims + ("analysis_step", "k"), phi)},
-                      coords={"analysis_step": np.array(steps, dtype=np.int64)},
-                      config={"decomposition": {"enabled": True, "topk": [4]}})
+    return make_sweep(
+        final,
+        widths=widths,
+        grid=grid,
+        seeds=seeds,
+        params="mup",
+        diverged=diverged,
+        depths=np.ones(W, np.int64),
+        study="lm_syn",
+        variables={
+            "final_loss_iterate": (dims, np.where(diverged, np.nan, final + 0.02)),
+            "linearization_gap": (dims, np.full(final.shape, 0.01)),
+            "phi_k": (dims + ("analysis_step", "k"), phi),
+        },
+        coords={"analysis_step": np.array(steps, dtype=np.int64)},
+        config={"decomposition": {"enabled": True, "topk": [4]}},
+    )
 
 
 def lm_beta_sweep(hp: str) -> xr.Dataset:
@@ -73,12 +85,16 @@ def lm_beta_sweep(hp: str) -> xr.Dataset:
     sweep = lm_sweep()
     beta = 1.0 - 2.0 ** -(np.log2(sweep["lr"].values) + 11.5)
     cfg = json.loads(sweep.attrs["config"]) | {"hp": hp, "grid": beta.tolist()}
-    return (sweep.rename({"lr": hp}).assign_coords({hp: beta})
-            .assign_attrs(study=f"lm_{hp}", hp=hp, config=json.dumps(cfg, sort_keys=True)))
+    return (
+        sweep.rename({"lr": hp})
+        .assign_coords({hp: beta})
+        .assign_attrs(study=f"lm_{hp}", hp=hp, config=json.dumps(cfg, sort_keys=True))
+    )
 
 
-def twolayer_sweep(task: str, factor: float = 1.0, widths=(16, 32, 64, 128), seeds=(0, 1, 2),
-                   name: str | None = None) -> xr.Dataset:
+def twolayer_sweep(
+    task: str, factor: float = 1.0, widths=(16, 32, 64, 128), seeds=(0, 1, 2), name: str | None = None
+) -> xr.Dataset:
     """A two-layer sweep like collect_batched's: a bowl in log2(lr) whose minimum and optimum drift
     with width as the paper's fits (φ* = 0.1 + 6 n^-0.74, log2 η* = −6.8 − 7.8 n^-0.39); the
     widest width diverged at the largest learning rate for seed 0."""
@@ -89,26 +105,40 @@ def twolayer_sweep(task: str, factor: float = 1.0, widths=(16, 32, 64, 128), see
     W, G, S = len(widths), grid.size, len(seeds)
     final = np.empty((W, G, S))
     for i, n in enumerate(widths):
-        best, where = 0.1 + 6.0 * n ** -0.74, -6.8 - 7.8 * n ** -0.39
+        best, where = 0.1 + 6.0 * n**-0.74, -6.8 - 7.8 * n**-0.39
         bowl = best * (1 + 0.15 * (nu - where) ** 2)
         final[i] = bowl[:, None] * (1 + 0.01 * rng.standard_normal((G, S)))
     diverged = np.zeros((W, G, S), bool)
     diverged[-1, -1, 0] = True
     final[diverged] = np.nan
     curve = final[:, None] * (1 + np.array([3.0, 1.5, 1.1, 1.0]))[None, :, None, None]
-    sweep = make_sweep(final, widths=widths, grid=grid, seeds=seeds, diverged=diverged, metric="final_loss_val",
-                       study=name or task, kind="twolayer",
-                       variables={"diverged_step": (("width", "lr", "seed"),
-                                                    np.where(diverged, 20, -1).astype(np.int64)),
-                                  "loss_val": (("width", "step", "lr", "seed"), curve)},
-                       coords={"step": steps}, config={"task": task, "second_layer_lr_factor": factor})
+    sweep = make_sweep(
+        final,
+        widths=widths,
+        grid=grid,
+        seeds=seeds,
+        diverged=diverged,
+        metric="final_loss_val",
+        study=name or task,
+        kind="twolayer",
+        variables={
+            "diverged_step": (("width", "lr", "seed"), np.where(diverged, 20, -1).astype(np.int64)),
+            "loss_val": (("width", "step", "lr", "seed"), curve),
+        },
+        coords={"step": steps},
+        config={"task": task, "second_layer_lr_factor": factor},
+    )
     return sweep.assign_attrs(task=task, parametrization="muP")
 
 
-RF_CONFIG = {"psi2_curves": [4, 8, 16], "psi2_rates": [4, 8, 16, 32, 64],
-             "lam": [round(0.1 + 0.05 * i, 4) for i in range(19)], "slope_fit_min_psi2": 16,
-             "asymptotic_psi2": [1024.0, 2048.0],
-             "simulation": {"d": 20, "n_draws": 2, "psi2": [4.0], "lam": [0.2, 0.4], "seed": 0}}
+RF_CONFIG = {
+    "psi2_curves": [4, 8, 16],
+    "psi2_rates": [4, 8, 16, 32, 64],
+    "lam": [round(0.1 + 0.05 * i, 4) for i in range(19)],
+    "slope_fit_min_psi2": 16,
+    "asymptotic_psi2": [1024.0, 2048.0],
+    "simulation": {"d": 20, "n_draws": 2, "psi2": [4.0], "lam": [0.2, 0.4], "seed": 0},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -133,13 +163,19 @@ def datasets() -> dict[str, xr.Dataset]:
     sphere = twolayer_sweep("sphere")
     betas = {hp: lm_beta_sweep(hp) for hp in ("beta1", "beta2")}
     return {
-        "lm_sweep": lm, "kappa": kappa, "kappa_failed": failed, "lm_transfer": analyze_transfer(lm, BOOTSTRAP),
+        "lm_sweep": lm,
+        "kappa": kappa,
+        "kappa_failed": failed,
+        "lm_transfer": analyze_transfer(lm, BOOTSTRAP),
         **{f"{hp}_sweep": sweep for hp, sweep in betas.items()},
         **{f"{hp}_transfer": analyze_transfer(sweep, BOOTSTRAP) for hp, sweep in betas.items()},
         **{f"{hp}_kappa": analyze_kappa(sweep) for hp, sweep in betas.items()},
-        "kindex_sweep": kindex, "kindex_transfer": analyze_transfer(kindex, BOOTSTRAP),
-        "layerwise_sweep": layerwise, "layerwise_transfer": analyze_transfer(layerwise, BOOTSTRAP),
-        "sphere_sweep": sphere, "sphere_transfer": analyze_transfer(sphere, BOOTSTRAP),
+        "kindex_sweep": kindex,
+        "kindex_transfer": analyze_transfer(kindex, BOOTSTRAP),
+        "layerwise_sweep": layerwise,
+        "layerwise_transfer": analyze_transfer(layerwise, BOOTSTRAP),
+        "sphere_sweep": sphere,
+        "sphere_transfer": analyze_transfer(sphere, BOOTSTRAP),
         "rf": rf_study(RF_CONFIG),
     }
 
@@ -148,8 +184,12 @@ def inputs_for(figure_id: str, d: dict, failed: bool = False) -> dict[str, xr.Da
     kappa = d["kappa_failed"] if failed else d["kappa"]
     return {
         "fig02": {"sweep": d["kindex_sweep"], "transfer": d["kindex_transfer"]},
-        "fig17": {"sweep": d["layerwise_sweep"], "transfer": d["layerwise_transfer"],
-                  "plain_sweep": d["kindex_sweep"], "plain_transfer": d["kindex_transfer"]},
+        "fig17": {
+            "sweep": d["layerwise_sweep"],
+            "transfer": d["layerwise_transfer"],
+            "plain_sweep": d["kindex_sweep"],
+            "plain_transfer": d["kindex_transfer"],
+        },
         "fig04": {"rf": d["rf"]},
         "fig05": {"sweep": d["sphere_sweep"], "transfer": d["sphere_transfer"]},
         "fig08": {"kappa": kappa, "sweep": d["lm_sweep"]},
@@ -158,10 +198,13 @@ def inputs_for(figure_id: str, d: dict, failed: bool = False) -> dict[str, xr.Da
         "fig06": {"sweep": d["lm_sweep"], "transfer": d["lm_transfer"]},
         "fig12": {"kappa": kappa, "sweep": d["lm_sweep"]},
         "fig32": {"kappa": kappa, "sweep": d["lm_sweep"]},
-        "fig18": {"sweep": d["beta1_sweep"], "transfer": d["beta1_transfer"],
-                  "adam_beta2_sweep": d["beta2_sweep"], "adam_beta2_transfer": d["beta2_transfer"]},
-        "fig23": {"kappa": kappa, "adam_beta1_kappa": d["beta1_kappa"],
-                  "adam_beta2_kappa": d["beta2_kappa"]},
+        "fig18": {
+            "sweep": d["beta1_sweep"],
+            "transfer": d["beta1_transfer"],
+            "adam_beta2_sweep": d["beta2_sweep"],
+            "adam_beta2_transfer": d["beta2_transfer"],
+        },
+        "fig23": {"kappa": kappa, "adam_beta1_kappa": d["beta1_kappa"], "adam_beta2_kappa": d["beta2_kappa"]},
     }[figure_id]
 
 
@@ -182,9 +225,11 @@ def n_stars(ax) -> int:
     """Points drawn with the star marker (scatter collections, filled or hollow)."""
     marker = MarkerStyle("*")
     star = marker.get_path().transformed(marker.get_transform()).vertices
-    return sum(len(c.get_offsets()) for c in ax.collections
-               if isinstance(c, PathCollection) and c.get_paths()
-               and np.allclose(c.get_paths()[0].vertices, star))
+    return sum(
+        len(c.get_offsets())
+        for c in ax.collections
+        if isinstance(c, PathCollection) and c.get_paths() and np.allclose(c.get_paths()[0].vertices, star)
+    )
 
 
 def curves(ax) -> list:
@@ -193,6 +238,7 @@ def curves(ax) -> list:
 
 
 # --------------------------------------------------------------------------------- per figure
+
 
 def test_fig02_one_panel_with_a_curve_and_star_per_width(datasets):
     sweep = datasets["kindex_sweep"]
@@ -279,8 +325,11 @@ def test_decomposition_figures_draw_when_algorithm1_failed_at_every_width(datase
         kappa[name][:] = np.nan
     fig = draw(figure_id, {"kappa": kappa, "sweep": datasets["lm_sweep"]})
     fig.canvas.draw()  # log axes without data raised here
-    texts = [t.get_text() for ax in fig.get_axes() for t in
-             [*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else [])]]
+    texts = [
+        t.get_text()
+        for ax in fig.get_axes()
+        for t in [*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else [])]
+    ]
     texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert sum("FAIL" in t for t in texts) >= 1
 
@@ -296,16 +345,16 @@ def test_fig09_residuals_clipped_near_the_topk_minimisers(datasets):
     assert lo > grid[0] * 0.99 or hi < grid[-1] * 1.01 or len(grid) <= 5
     # y-range at least as tall as the top-κ curves' range in the window (Fig 8 scale)
     assert np.diff(left.get_ylim())[0] > 0
-    fig = draw("fig09", inputs_for("fig09", datasets), {"xlim": [2 ** -9.6, 2 ** -7.4]})
+    fig = draw("fig09", inputs_for("fig09", datasets), {"xlim": [2**-9.6, 2**-7.4]})
     lo, hi = fig.get_axes()[0].get_xlim()
-    assert lo <= 2 ** -9.6 and hi >= 2 ** -7.4 and hi < 2 ** -7.0
+    assert lo <= 2**-9.6 and hi >= 2**-7.4 and hi < 2**-7.0
 
 
 @pytest.mark.parametrize("failed", [False, True])
 def test_fig10_kappa_and_topk_profile(datasets, failed):
     kappa = datasets["kappa_failed" if failed else "kappa"]
     sweep = datasets["lm_sweep"]
-    fig = draw("fig10", inputs_for("fig10", datasets, failed), {"lr": 2 ** -8.5, "k_max": 40})
+    fig = draw("fig10", inputs_for("fig10", datasets, failed), {"lr": 2**-8.5, "k_max": 40})
     left, right = fig.get_axes()
     ok = kappa.sizes["width"] - int(kappa["failed"].sum())
     assert len([ln for ln in left.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
@@ -330,7 +379,7 @@ def test_fig10_default_lr_is_the_reference_optimum(datasets):
 
 def test_fig12_one_profile_panel_with_a_curve_per_width(datasets):
     sweep = datasets["lm_sweep"]
-    fig = draw("fig12", inputs_for("fig12", datasets), {"lr": 2 ** -8.5, "k_max": 40})
+    fig = draw("fig12", inputs_for("fig12", datasets), {"lr": 2**-8.5, "k_max": 40})
     (ax,) = fig.get_axes()
     profiles = curves(ax)
     assert len(profiles) == sweep.sizes["width"]
@@ -341,10 +390,16 @@ def test_fig12_one_profile_panel_with_a_curve_per_width(datasets):
 
 
 def test_fig26_profiles_of_the_study_and_its_companion(datasets):
-    other = {name: datasets[key].assign_attrs(study="lm_proportional")
-             for name, key in (("kappa", "kappa"), ("sweep", "lm_sweep"))}
-    inputs = {"kappa": datasets["kappa"], "sweep": datasets["lm_sweep"],
-              "dion_proportional_kappa": other["kappa"], "dion_proportional_sweep": other["sweep"]}
+    other = {
+        name: datasets[key].assign_attrs(study="lm_proportional")
+        for name, key in (("kappa", "kappa"), ("sweep", "lm_sweep"))
+    }
+    inputs = {
+        "kappa": datasets["kappa"],
+        "sweep": datasets["lm_sweep"],
+        "dion_proportional_kappa": other["kappa"],
+        "dion_proportional_sweep": other["sweep"],
+    }
     fig = draw("fig12", inputs)
     a, b = fig.get_axes()
     assert a.get_title().startswith("(a) lm_syn") and b.get_title().startswith("(b) lm_proportional")
@@ -376,11 +431,11 @@ def test_fig18_beta_sweeps_plot_against_the_averaging_window(datasets):
         assert ax.get_title().endswith(f"lm_{hp}: {hp} sweep")
         assert ax.get_xscale() == "log" and "(1-\\beta" in ax.get_xlabel()
         x = np.concatenate([line.get_xdata() for line in curves(ax)])
-        assert x.min() >= 2 ** 1.5 * 0.999 and x.max() <= 2 ** 4.5 * 1.001  # (1-β)^-1, not β
+        assert x.min() >= 2**1.5 * 0.999 and x.max() <= 2**4.5 * 1.001  # (1-β)^-1, not β
         assert len(curves(ax)) == 2 * sweep.sizes["width"]  # seed means and interpolant
         assert n_stars(ax) == sweep.sizes["width"]
         stars = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if isinstance(c, PathCollection)])
-        assert np.all(stars > 2 ** 1.5 * 0.999)
+        assert np.all(stars > 2**1.5 * 0.999)
     assert axes[0].get_title().startswith("(a)") and axes[1].get_title().startswith("(b)")
 
 
@@ -421,6 +476,7 @@ def test_render_writes_identical_pdf_and_png(figure_id, datasets, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ catalogue
+
 
 def _cfg(**studies) -> dict:
     return {"studies": studies, "figures": {}}
@@ -481,6 +537,7 @@ def test_drawers_import_only_shared_helpers():
 
 # --------------------------------------------------------------- catalogue: LM figure families
 
+
 def _preset(name: str) -> dict:
     from pathlib import Path
 
@@ -515,23 +572,34 @@ def test_catalogue_gives_each_lm_study_the_figures_of_its_family(preset):
         assert _figure_ids(stems, study) == expected, study
         modules = [spec.module for spec, owner in stems.values() if owner == study]
         assert len(modules) == len(set(modules)), study  # nothing drawn twice under two numbers
-    numbered = [spec.figure_id for spec, owner in stems.values()
-                if owner in WORKSTATION_LM and spec.figure_id.startswith("fig")]
+    numbered = [
+        spec.figure_id for spec, owner in stems.values() if owner in WORKSTATION_LM and spec.figure_id.startswith("fig")
+    ]
     paper = {f"fig{i:02d}" for i in (1, *range(6, 13), *range(18, 33))}
     assert sorted(numbered) == sorted(paper)  # each paper number once
     assert catalogue.companion_studies(cfg, stems["fig23_llama_adam_lr"][0], "llama_adam_lr") == {
-        "adam_beta1": "llama_adam_beta1", "adam_beta2": "llama_adam_beta2"}
+        "adam_beta1": "llama_adam_beta1",
+        "adam_beta2": "llama_adam_beta2",
+    }
     assert catalogue.companion_studies(cfg, stems["fig26_llama_dion_bounded"][0], "llama_dion_bounded") == {
-        "dion_proportional": "llama_dion_proportional"}
+        "dion_proportional": "llama_dion_proportional"
+    }
 
 
-DEFAULT_NUMBERED = {"fig03_schematic", "fig04_rf_ridge", "fig05_sphere", "fig02_kindex", "fig17_kindex_layerwise",
-                    *(f"{f}_llama_adam_lr" for f in GENERIC_LM)}
+DEFAULT_NUMBERED = {
+    "fig03_schematic",
+    "fig04_rf_ridge",
+    "fig05_sphere",
+    "fig02_kindex",
+    "fig17_kindex_layerwise",
+    *(f"{f}_llama_adam_lr" for f in GENERIC_LM),
+}
 SMOKE_NUMBERED = {"fig03_schematic", "fig04_rf_ridge", "fig05_sphere", *(f"{f}_llama_adam_lr" for f in GENERIC_LM)}
 
 
-@pytest.mark.parametrize("preset, expected", [("config.yaml", DEFAULT_NUMBERED),
-                                              ("workflow/presets/smoke.yaml", SMOKE_NUMBERED)])
+@pytest.mark.parametrize(
+    "preset, expected", [("config.yaml", DEFAULT_NUMBERED), ("workflow/presets/smoke.yaml", SMOKE_NUMBERED)]
+)
 def test_catalogue_default_and_smoke_paper_figures_are_unchanged(preset, expected):
     """The small presets' Llama-Adam LR study keeps exactly the generic paper figures (no Fig 23
     without β sweeps beside it)."""
@@ -540,13 +608,24 @@ def test_catalogue_default_and_smoke_paper_figures_are_unchanged(preset, expecte
 
 
 def _lm(block: str, optimizer: str, hp: str, **extra) -> dict:
-    return {"kind": "lm", "hp": hp, "model": {"block": block}, "optimizer": {"name": optimizer, **extra},
-            "decomposition": {"enabled": True}}
+    return {
+        "kind": "lm",
+        "hp": hp,
+        "model": {"block": block},
+        "optimizer": {"name": optimizer, **extra},
+        "decomposition": {"enabled": True},
+    }
 
 
-@pytest.mark.parametrize("study", [_lm("gpt2", "adam", "beta1"), _lm("llama", "sgd", "lr"),
-                                   _lm("gpt2", "dion", "lr", rank_rule="bounded"),
-                                   _lm("llama", "muon", "weight_decay")])
+@pytest.mark.parametrize(
+    "study",
+    [
+        _lm("gpt2", "adam", "beta1"),
+        _lm("llama", "sgd", "lr"),
+        _lm("gpt2", "dion", "lr", rank_rule="bounded"),
+        _lm("llama", "muon", "weight_decay"),
+    ],
+)
 def test_catalogue_lm_study_of_no_paper_family_gets_the_generic_figures(study):
     assert _figure_ids(catalogue.all_figures(_cfg(mine=study)), "mine") == GENERIC_LM
 
@@ -574,8 +653,11 @@ def test_catalogue_companions_resolve_in_order_and_skip_disabled_studies():
 
 def _partial_figures(cfg: dict) -> dict[str, dict[str, str]]:
     """stem → companions drawn beside its owner, for the partial figures (18, 23, 26) of ``cfg``."""
-    return {stem: catalogue.companion_studies(cfg, spec, owner)
-            for stem, (spec, owner) in catalogue.all_figures(cfg).items() if spec.partial}
+    return {
+        stem: catalogue.companion_studies(cfg, spec, owner)
+        for stem, (spec, owner) in catalogue.all_figures(cfg).items()
+        if spec.partial
+    }
 
 
 def test_catalogue_partial_figures_draw_the_panels_that_have_a_study():
@@ -587,15 +669,13 @@ def test_catalogue_partial_figures_draw_the_panels_that_have_a_study():
     # the LR study alone: its κ̂ panel is already Fig 10, so there is no Fig 23
     assert _partial_figures(_cfg(lr=lr)) == {}
     # no LR study: the first β study owns Fig 23, in panel order (β1 before β2) whatever the config order
-    assert _partial_figures(_cfg(b2=b2, b1=b1)) == {"fig18_b1": {"adam_beta2": "b2"},
-                                                    "fig23_b1": {"adam_beta2": "b2"}}
+    assert _partial_figures(_cfg(b2=b2, b1=b1)) == {"fig18_b1": {"adam_beta2": "b2"}, "fig23_b1": {"adam_beta2": "b2"}}
     # two β2 studies and nothing else: the first listed owns both figures
     assert _partial_figures(_cfg(b2=b2, other_b2=b2)) == {"fig18_b2": {}, "fig23_b2": {}}
     # a disabled study draws no panel
     assert _partial_figures(_cfg(b2=b2, b1=dict(b1, enabled=False))) == {"fig18_b2": {}, "fig23_b2": {}}
     # settings of every figure a study could own stay valid, enabled or not
     assert {"fig18_b2", "fig23_b2"} <= set(catalogue.all_figures(_cfg(b1=b1, b2=b2), enabled_only=False))
-
 
 
 def test_idle_figure_settings_name_the_figure_that_is_drawn_instead():
@@ -610,7 +690,8 @@ def test_idle_figure_settings_name_the_figure_that_is_drawn_instead():
     cfg = _cfg(lr=lr, b2=dict(b2, enabled=False))
     cfg["figures"] = {"fig23_lr": {"dpi": 90}, "fig18_b2": {"dpi": 90}}
     assert catalogue.idle_figure_settings(cfg) == [
-        "figures.fig23_lr: has no effect, it needs a companion study this config does not enable"]
+        "figures.fig23_lr: has no effect, it needs a companion study this config does not enable"
+    ]
 
 
 def test_catalogue_partial_dion_profiles_and_strict_kindex_pair():
@@ -632,9 +713,9 @@ def test_rates_gap_law_is_the_fitted_model_through_the_gaps(n_max):
     from hptransfer.figures.rates import gap_law
 
     widths = np.array([16.0, 32.0, 64.0, 128.0])
-    shape = widths ** -0.5 - (n_max ** -0.5 if n_max else 0.0)
+    shape = widths**-0.5 - (n_max**-0.5 if n_max else 0.0)
     fine, law = gap_law(widths, 2.0 * shape, 0.5, n_max)
-    expected = 2.0 * (fine ** -0.5 - (n_max ** -0.5 if n_max else 0.0))
+    expected = 2.0 * (fine**-0.5 - (n_max**-0.5 if n_max else 0.0))
     np.testing.assert_allclose(law, expected, rtol=1e-12)
     assert fine[0] == widths[0] and np.isclose(fine[-1], widths[-1])
 
@@ -653,8 +734,15 @@ def test_rates_figure_draws_gaps_on_log2_widths_with_the_fitted_exponents(datase
 def test_scaling_law_label_shows_the_exponent_and_its_standard_error():
     from hptransfer.figures.selection import fit_params
 
-    transfer = xr.Dataset({"fit_opt_L_inf": 3.1, "fit_opt_A": 2.0, "fit_opt_alpha": 0.74,
-                           "fit_opt_alpha_se": 0.05, "fit_opt_identified": True})
+    transfer = xr.Dataset(
+        {
+            "fit_opt_L_inf": 3.1,
+            "fit_opt_A": 2.0,
+            "fit_opt_alpha": 0.74,
+            "fit_opt_alpha_se": 0.05,
+            "fit_opt_identified": True,
+        }
+    )
     fit = fit_params(transfer, "fit_opt", ("L_inf", "A", "alpha"))
     assert fit["alpha_se"] == 0.05 and np.isnan(fit["A_se"])
     assert scaling_law_label(fit) == r"L = 3.100 + 2·n$^{-0.74\pm0.05}$"
@@ -667,8 +755,14 @@ def test_study_inputs_split_own_and_companion_datasets_in_order():
     from hptransfer.figures.selection import study_inputs
 
     own, b1, b2 = (xr.Dataset(attrs={"who": w}) for w in ("own", "b1", "b2"))
-    inputs = {"kappa": own, "sweep": own, "adam_beta1_kappa": b1, "adam_beta1_sweep": b1,
-              "adam_beta2_kappa": b2, "adam_beta2_sweep": b2}
+    inputs = {
+        "kappa": own,
+        "sweep": own,
+        "adam_beta1_kappa": b1,
+        "adam_beta1_sweep": b1,
+        "adam_beta2_kappa": b2,
+        "adam_beta2_sweep": b2,
+    }
     groups = study_inputs(inputs, ("kappa", "sweep"))
     assert [g["sweep"].attrs["who"] for g in groups] == ["own", "b1", "b2"]
     assert [g["kappa"].attrs["who"] for g in groups] == ["own", "b1", "b2"]
@@ -676,6 +770,7 @@ def test_study_inputs_split_own_and_companion_datasets_in_order():
 
 
 # ------------------------------------------------------- one drawer, the difference in the catalogue
+
 
 def test_figure_settings_are_the_catalogue_defaults_under_the_config():
     specs = {spec.figure_id: spec for spec in catalogue.CATALOGUE}
@@ -705,7 +800,7 @@ def test_fig34_and_fig35_draw_a_subset_of_widths(datasets, figure_id, all_widths
     subset = width_subset(kappa, {"widths": "ends_and_middle"})
     assert [int(w) for w in subset["width"].values] == sorted({widths[0], widths[len(widths) // 2], widths[-1]})
     assert width_subset(kappa, {}) is kappa
-    assert [int(w) for w in width_subset(kappa, {"widths": [widths[-1], 10 ** 6]})["width"].values] == [widths[-1]]
+    assert [int(w) for w in width_subset(kappa, {"widths": [widths[-1], 10**6]})["width"].values] == [widths[-1]]
 
     def labels(fig):
         return [t.get_text() for t in fig.get_axes()[0].get_legend().get_texts()]

@@ -1,4 +1,5 @@
 """Fig 3 schematic: three panels drawn from explicit quadratics."""
+
 from __future__ import annotations
 
 import numpy as np

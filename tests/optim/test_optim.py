@@ -61,8 +61,12 @@ def test_ns5_matches_float64_reference_and_handles_tall_by_transposing():
         M = gaussian(*shape, seed=2)
         out = newton_schulz5(M)
         assert out.shape == M.shape and out.dtype == torch.float32
-        torch.testing.assert_close(out.double(), reference_ns5_float64(M) if shape[0] <= shape[1]
-                                   else reference_ns5_float64(M.T).T, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            out.double(),
+            reference_ns5_float64(M) if shape[0] <= shape[1] else reference_ns5_float64(M.T).T,
+            atol=1e-5,
+            rtol=1e-5,
+        )
 
 
 def test_ns5_scale_invariant():
@@ -133,8 +137,7 @@ def test_muon_weight_decay_and_rejects_non_matrices():
         opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, 2, 2))]})
 
 
-needs_torch_muon = pytest.mark.skipif(not hasattr(torch.optim, "Muon"),
-                                      reason="torch.optim.Muon not available")
+needs_torch_muon = pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon not available")
 
 
 def run_pair(shape, ours_kwargs, torch_kwargs, steps=4):
@@ -161,6 +164,7 @@ ROUNDING = dict(atol=2e-6, rtol=0)
 @needs_torch_muon
 def test_ns5_bf16_bitwise_equal_to_torch_internal_ns():
     from torch.optim import _muon
+
     for shape in [(24, 40), (40, 24)]:
         M = gaussian(*shape, seed=21)
         ref = _muon._zeropower_via_newtonschulz(M, NS5_COEFFICIENTS, 5, 1e-7)
@@ -182,8 +186,7 @@ def test_muon_equals_torch_muon_when_configurations_match(shape, nesterov, wd):
 @needs_torch_muon
 def test_muon_float32_ns_is_not_torch_muon():
     # sensitivity check for the tolerance above: our default float32 NS is visibly different
-    a, b = run_pair((32, 32), dict(lr=0.02, nesterov=True),
-                    dict(lr=0.02, nesterov=True, weight_decay=0.0))
+    a, b = run_pair((32, 32), dict(lr=0.02, nesterov=True), dict(lr=0.02, nesterov=True, weight_decay=0.0))
     assert (a - b).abs().max() > 10 * ROUNDING["atol"]
 
 
@@ -192,12 +195,16 @@ def test_muon_differs_from_torch_muon_for_wide_matrices():
     # fan_out < fan_in: paper step sqrt(m/n) = 1/2, torch's sqrt(max(1, m/n)) = 1 (one step,
     # so both updates are the same NS output and the ratio is exact up to rounding)
     W0 = gaussian(16, 64, seed=9)
-    a, b = run_pair((16, 64), dict(lr=0.02, nesterov=False, ns_bf16=True),
-                    dict(lr=0.02, nesterov=False, weight_decay=0.0), steps=1)
+    a, b = run_pair(
+        (16, 64), dict(lr=0.02, nesterov=False, ns_bf16=True), dict(lr=0.02, nesterov=False, weight_decay=0.0), steps=1
+    )
     torch.testing.assert_close(W0 - a, 0.5 * (W0 - b), atol=1e-6, rtol=1e-4)
-    a2, b2 = run_pair((16, 64), dict(lr=0.02, nesterov=False, ns_bf16=True,
-                                     scale="torch_original"),
-                      dict(lr=0.02, nesterov=False, weight_decay=0.0), steps=3)
+    a2, b2 = run_pair(
+        (16, 64),
+        dict(lr=0.02, nesterov=False, ns_bf16=True, scale="torch_original"),
+        dict(lr=0.02, nesterov=False, weight_decay=0.0),
+        steps=3,
+    )
     torch.testing.assert_close(a2, b2, **ROUNDING)
 
 
@@ -210,7 +217,7 @@ def test_dion_factors_satisfy_their_definitions():
     Q = random_orthonormal(n, r, seed=11, dtype=torch.float64)
     f = dion_factorize(M_tilde, Q, mu, eps)
     eye = torch.eye(r, dtype=torch.float64)
-    torch.testing.assert_close(f.P.T @ f.P, eye)                         # orthonormal columns
+    torch.testing.assert_close(f.P.T @ f.P, eye)  # orthonormal columns
     torch.testing.assert_close(f.Q_new.norm(dim=0), torch.ones(r, dtype=torch.float64))
     torch.testing.assert_close(f.R, M_tilde.T @ f.P)
     torch.testing.assert_close(f.M_new, M_tilde - (1 - mu) * f.P @ f.R.T)  # error feedback
@@ -248,7 +255,7 @@ def test_dion_rank_rules():
     assert [dion_rank(4 * n, n, rank_rule="bounded", width=n, rank_cap=16) for n in (32, 64, 128)] == [16, 16, 16]
     assert [dion_rank(4 * n, n, rank_rule="bounded", width=n) for n in (32, 64, 128)] == [16, 32, 64]
     assert dion_rank(64, 64, rank=7) == 7
-    assert dion_rank(16, 64, rank=40) == 16          # clipped to min(m, n)
+    assert dion_rank(16, 64, rank=40) == 16  # clipped to min(m, n)
     assert dion_rank(30, 64, rank_fn=lambda m, n: n // 4) == 16
     with pytest.raises(ValueError, match="width"):
         dion_rank(8, 8, rank_rule="bounded")
@@ -258,11 +265,17 @@ def test_dion_rank_rules():
 
 def test_dion_optimizer_step_follows_the_factorisation():
     # groups carrying rank_rule/width, as the engine builds them; Q shape reflects the rule
-    W1 = torch.nn.Parameter(gaussian(32, 16, seed=17))   # (out, in) = (4n, n) with width n = 16
+    W1 = torch.nn.Parameter(gaussian(32, 16, seed=17))  # (out, in) = (4n, n) with width n = 16
     W2 = torch.nn.Parameter(gaussian(16, 16, seed=18))
-    opt = Dion([{"params": [W1], "rank_rule": "proportional", "width": 16},
-                {"params": [W2], "rank_rule": "bounded", "width": 16, "lr": 0.01}],
-               lr=0.02, mu=0.9, seed=3)
+    opt = Dion(
+        [
+            {"params": [W1], "rank_rule": "proportional", "width": 16},
+            {"params": [W2], "rank_rule": "bounded", "width": 16, "lr": 0.01},
+        ],
+        lr=0.02,
+        mu=0.9,
+        seed=3,
+    )
     W1_0, G = W1.detach().clone(), gaussian(32, 16, seed=19)
     set_grad(W1, G)
     set_grad(W2, gaussian(16, 16, seed=20))
@@ -281,21 +294,42 @@ def test_dion_optimizer_step_follows_the_factorisation():
 def test_engine_passes_the_rank_cap_to_dion_groups():
     from hptransfer.config.load import load_config
     from hptransfer.config.runs import RunKey
-    from hptransfer.studies import run_config
     from hptransfer.models import build_transformer
     from hptransfer.optim.factory import build_optimizer
     from hptransfer.parametrization.apply import build_param_groups
+    from hptransfer.studies import run_config
 
     def ranks(**optimizer) -> set[int]:
-        cfg = load_config({"corpora": {"c": {"source": "shakespeare"}}, "studies": {"s": {
-            "kind": "lm", "corpus": "c", "hp": "lr", "grid": [0.01], "widths": [64], "seeds": [0],
-            "model": {"depth": 1, "heads": 2, "context": 8, "base_width": 32},
-            "optimizer": {"name": "dion", **optimizer}}}})
+        cfg = load_config(
+            {
+                "corpora": {"c": {"source": "shakespeare"}},
+                "studies": {
+                    "s": {
+                        "kind": "lm",
+                        "corpus": "c",
+                        "hp": "lr",
+                        "grid": [0.01],
+                        "widths": [64],
+                        "seeds": [0],
+                        "model": {"depth": 1, "heads": 2, "context": 8, "base_width": 32},
+                        "optimizer": {"name": "dion", **optimizer},
+                    }
+                },
+            }
+        )
         rc = run_config(cfg, RunKey("s", "mup", 64, "lr", "0.01", 0))
         model = build_transformer(rc.model, rc.parametrization, 50, 0)
         m = rc.model
-        groups = build_param_groups(model.named_parameters(), model.roles(), rc.parametrization, rc.optimizer,
-                                    m.width, m.base_width, m.depth, m.base_depth)
+        groups = build_param_groups(
+            model.named_parameters(),
+            model.roles(),
+            rc.parametrization,
+            rc.optimizer,
+            m.width,
+            m.base_width,
+            m.depth,
+            m.base_depth,
+        )
         opt = build_optimizer(rc.optimizer, groups, m.width, 0)
         dion = opt.optimizers[0]
         return {dion.rank_for(p, g) for g in dion.param_groups for p in g["params"]}
@@ -440,7 +474,7 @@ def test_combined_exposes_children_groups_to_lr_scheduler():
     model = TinyMLP(seed=0)
     opt = make_optimizer("combined_muon", model)
     assert len(opt.param_groups) == 2 and opt.param_groups[0] is opt.optimizers[0].param_groups[0]
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 ** t)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5**t)
     train(model, opt, 1)
     sched.step()
     assert opt.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)

@@ -1,6 +1,7 @@
 """The README is a map (at most 200 lines, starting with the two commands CI reads) and every path
 the README and docs/ name in backticks exists in the checkout; every page of docs/ is linked from
 the README."""
+
 from __future__ import annotations
 
 import re
@@ -67,8 +68,9 @@ def test_readme_is_a_map_of_at_most_200_lines():
 def test_readme_starts_with_the_two_commands():
     lines = readme_lines()
     first_fence = next(i for i, line in enumerate(lines) if line.startswith("```"))
-    assert all(line.startswith("#") or not line.strip() for line in lines[:first_fence]), \
+    assert all(line.startswith("#") or not line.strip() for line in lines[:first_fence]), (
         "nothing but the title may come before the two commands"
+    )
     assert fenced_blocks(lines)[0] == COMMANDS
 
 
@@ -79,8 +81,7 @@ def test_exactly_one_readme_line_is_the_ci_test_command():
 
 @pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: str(p.relative_to(ROOT)))
 def test_paths_named_in_the_docs_exist(page: Path):
-    missing = sorted({p for p in named_paths(page.read_text(encoding="utf-8"))
-                      if not (ROOT / p.rstrip("/")).exists()})
+    missing = sorted({p for p in named_paths(page.read_text(encoding="utf-8")) if not (ROOT / p.rstrip("/")).exists()})
     assert not missing, f"{page.relative_to(ROOT)} names paths that do not exist: {missing}"
 
 

@@ -1,5 +1,6 @@
 """The package's floor plan as tests: no import cycles, no module reaching into another's private
 names, a handful of modules at the top, the schema shipped inside the package."""
+
 from __future__ import annotations
 
 import ast
@@ -57,7 +58,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -82,9 +83,13 @@ def test_no_import_cycles():
 
 
 def test_no_module_imports_another_modules_private_names():
-    offences = [f"{name}:{line} imports {target}.{n}"
-                for name in MODULES for target, names, line in imports(name)
-                for n in names if n.startswith("_") and target != name]
+    offences = [
+        f"{name}:{line} imports {target}.{n}"
+        for name in MODULES
+        for target, names, line in imports(name)
+        for n in names
+        if n.startswith("_") and target != name
+    ]
     assert not offences, "\n".join(offences)
 
 
@@ -95,8 +100,19 @@ def test_only_a_handful_of_modules_at_the_top():
 
 def test_package_modules_are_named_by_stage():
     packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
-    assert packages == ["analysis", "config", "data", "decomposition", "figures", "models", "optim",
-                        "parametrization", "studies", "synthetic", "train"]
+    assert packages == [
+        "analysis",
+        "config",
+        "data",
+        "decomposition",
+        "figures",
+        "models",
+        "optim",
+        "parametrization",
+        "studies",
+        "synthetic",
+        "train",
+    ]
 
 
 @pytest.mark.parametrize("light", ["hptransfer.config.load", "hptransfer.studies", "hptransfer.figures.catalogue"])

@@ -1,5 +1,6 @@
 """Parametrization tables and models: roles, init, multipliers, per-group learning rates, µP scaling,
 and a coordinate check (activations and updates stay width-independent under µP, blow up under SP)."""
+
 from __future__ import annotations
 
 import math
@@ -7,29 +8,52 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from tiny import raw_config, tiny_run_config
+
 from hptransfer.config.load import load_config
-from hptransfer.parametrization.coordcheck import coordinate_check, fitted_slopes
+from hptransfer.config.run import Optimizer, Parametrization, TransformerModel
 from hptransfer.decomposition.accumulator import param_specs
 from hptransfer.models import build_transformer, build_two_layer
 from hptransfer.optim.factory import build_optimizer
-from hptransfer.config.run import Optimizer, Parametrization, TransformerModel
 from hptransfer.parametrization.apply import build_param_groups, forward_multipliers
+from hptransfer.parametrization.coordcheck import coordinate_check, fitted_slopes
 from hptransfer.parametrization.tables import ADAPTIVE, BUILTIN_TABLES, MUP, SP
 
 torch.set_num_threads(1)
 
 VOCAB = 300
-ADAM = {"name": "adam", "lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.9,
-        "ns_steps": 5, "rank_rule": "bounded", "adam_lr": 0.01, "grad_clip": None}
+ADAM = {
+    "name": "adam",
+    "lr": 0.01,
+    "betas": [0.9, 0.999],
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+    "momentum": 0.9,
+    "ns_steps": 5,
+    "rank_rule": "bounded",
+    "adam_lr": 0.01,
+    "grad_clip": None,
+}
 
 
-def model_cfg(width: int, block: str = "llama", base_width: int = 32, heads: int = 4, depth: int = 2,
-              context: int = 16, **kw) -> TransformerModel:
-    return TransformerModel(**{"width": width, "depth": depth, "base_depth": depth, "heads": heads,
-                               "context": context, "block": block, "base_width": base_width, "init_std": 1.0,
-                               "embedding_std": 1.0, "rope_theta": 1e4, **kw})
+def model_cfg(
+    width: int, block: str = "llama", base_width: int = 32, heads: int = 4, depth: int = 2, context: int = 16, **kw
+) -> TransformerModel:
+    return TransformerModel(
+        **{
+            "width": width,
+            "depth": depth,
+            "base_depth": depth,
+            "heads": heads,
+            "context": context,
+            "block": block,
+            "base_width": base_width,
+            "init_std": 1.0,
+            "embedding_std": 1.0,
+            "rope_theta": 1e4,
+            **kw,
+        }
+    )
 
 
 def table_of(table) -> Parametrization:
@@ -43,8 +67,9 @@ def build(table, width, block="llama", seed=0, **kw):
 
 def groups_of(table, width, optimizer=ADAM, base_width=32, block="llama"):
     net = build(table, width, block, base_width=base_width)
-    groups = build_param_groups(net.named_parameters(), net.roles(), table_of(table), Optimizer.from_dict(optimizer),
-                                width, base_width)
+    groups = build_param_groups(
+        net.named_parameters(), net.roles(), table_of(table), Optimizer.from_dict(optimizer), width, base_width
+    )
     return net, {g["role"]: g for g in groups}
 
 
@@ -53,6 +78,7 @@ def tokens(batch=4, context=16, seed=0):
 
 
 # ----------------------------------------------------------------------------------------- models
+
 
 @pytest.mark.parametrize("block", ["llama", "gpt2"])
 def test_forward_shapes_and_initial_loss(block):
@@ -121,6 +147,7 @@ def test_roles_and_row_version(block):
 
 # ------------------------------------------------------------------------- base width: µP == SP
 
+
 @pytest.mark.parametrize("block", ["llama", "gpt2"])
 @pytest.mark.parametrize("opt", ["adam", "sgd"])
 def test_mup_equals_sp_at_base_width(block, opt):
@@ -148,6 +175,7 @@ def test_mup_equals_sp_at_base_width(block, opt):
 
 
 # ----------------------------------------------------------------------------- µP width scaling
+
 
 def test_mup_adam_learning_rates_scale():
     _, base = groups_of("mup", 32)
@@ -209,6 +237,7 @@ def test_attention_uses_the_scale():
     b, t, n = x.shape
     q, k, v = (p(x).view(b, t, 4, -1).transpose(1, 2) for p in (attn.q, attn.k, attn.v))
     from hptransfer.models.transformer import apply_rotary
+
     q, k = apply_rotary(q, attn.cos, attn.sin), apply_rotary(k, attn.cos, attn.sin)
     scores = (q @ k.transpose(-1, -2)) * attn.scale
     scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
@@ -226,8 +255,7 @@ def _std(p: torch.Tensor) -> float:
 def test_init_std_fan_in(table, block):
     """Hidden weights ~ N(0, init_std²/fan_in) at every width; embeddings N(0, embedding_std²); gains 1."""
     for width in (64, 256):
-        net = build_transformer(model_cfg(width, block, init_std=1.0, embedding_std=0.5), table_of(table),
-                                VOCAB, 0)
+        net = build_transformer(model_cfg(width, block, init_std=1.0, embedding_std=0.5), table_of(table), VOCAB, 0)
         roles = net.roles()
         for name, p in net.named_parameters():
             if roles[name] == "hidden":
@@ -261,14 +289,15 @@ def test_init_is_deterministic_in_seed():
 
 # ------------------------------------------------------------------------------- other tables
 
+
 def test_adaptive_table_scaling():
     opt = dict(ADAM, weight_decay=0.1)
     _, base = groups_of("adaptive", 32, opt)
     _, wide = groups_of("adaptive", 128, opt)  # m = 4
-    assert wide["hidden"]["lr"] / base["hidden"]["lr"] == pytest.approx(4 ** -0.8)
+    assert wide["hidden"]["lr"] / base["hidden"]["lr"] == pytest.approx(4**-0.8)
     for role in ("hidden", "embedding", "readout"):
         assert base[role]["weight_decay"] == pytest.approx(0.1)
-        assert wide[role]["weight_decay"] / base[role]["weight_decay"] == pytest.approx(4 ** -0.3), role
+        assert wide[role]["weight_decay"] / base[role]["weight_decay"] == pytest.approx(4**-0.3), role
     assert wide["vector"]["weight_decay"] == pytest.approx(0.1)
     assert wide["embedding"]["lr"] == wide["readout"]["lr"] == pytest.approx(0.01)
     assert ADAPTIVE["roles"]["readout"]["mult"] == MUP["roles"]["readout"]["mult"]
@@ -279,23 +308,30 @@ def test_mup_weight_decay_is_not_scaled():
     assert {g["weight_decay"] for g in wide.values()} == {0.1}
 
 
-SPARSE = {"description": "hidden Adam LR 1/m, everything else width-independent",
-          "roles": {"hidden": {"lr": {"adam": 1.0}}}}
+SPARSE = {
+    "description": "hidden Adam LR 1/m, everything else width-independent",
+    "roles": {"hidden": {"lr": {"adam": 1.0}}},
+}
 
 
 def test_role_reads_missing_as_zero():
     e = table_of(SPARSE).role("hidden")
     assert e.to_dict() == {"init": 0.0, "mult": 0.0, "wd": 0.0, "lr": {"adam": 1.0, "sgd": 0.0, "muon": 0.0}}
-    assert table_of(SPARSE).role("readout").to_dict() == {"init": 0.0, "mult": 0.0, "wd": 0.0,
-                                                          "lr": {"adam": 0.0, "sgd": 0.0, "muon": 0.0}}
+    assert table_of(SPARSE).role("readout").to_dict() == {
+        "init": 0.0,
+        "mult": 0.0,
+        "wd": 0.0,
+        "lr": {"adam": 0.0, "sgd": 0.0, "muon": 0.0},
+    }
     assert table_of({"roles": {}}).role("vector").lr.sgd == 0.0
     # and the sparse table keeps its own form in a run config (its identity)
     assert table_of(SPARSE).to_dict() == SPARSE
 
 
 def test_user_table_in_config_is_used(tiny_corpus, tmp_path):
-    cfg = load_config(raw_config({"parametrizations": ["mup", "hidden_lr_only"]},
-                                 parametrizations={"hidden_lr_only": SPARSE}))
+    cfg = load_config(
+        raw_config({"parametrizations": ["mup", "hidden_lr_only"]}, parametrizations={"hidden_lr_only": SPARSE})
+    )
     assert cfg["parametrizations"]["hidden_lr_only"] == SPARSE
     assert set(cfg["parametrizations"]) >= {"sp", "mup", "adaptive", "hidden_lr_only"}
     table = cfg["parametrizations"]["hidden_lr_only"]
@@ -311,14 +347,17 @@ def test_user_table_in_config_is_used(tiny_corpus, tmp_path):
     assert _std(q) == pytest.approx(1 / math.sqrt(32), rel=0.05)  # base fan-in std, not 1/sqrt(128)
     # and a run trains with it end to end
     from hptransfer.train.job import train_run
-    rc = tiny_run_config(width=32, param="hidden_lr_only", parametrizations={"hidden_lr_only": SPARSE},
-                         study={"training": {"steps": 4}})
+
+    rc = tiny_run_config(
+        width=32, param="hidden_lr_only", parametrizations={"hidden_lr_only": SPARSE}, study={"training": {"steps": 4}}
+    )
     assert rc.parametrization.name == "hidden_lr_only"
     ds = train_run(rc, tiny_corpus, tmp_path / "run.nc")
     assert ds.attrs["parametrization"] == "hidden_lr_only" and ds.attrs["status"] == "ok"
 
 
 # ----------------------------------------------------------------------------- two-layer net
+
 
 @pytest.mark.parametrize("bias", [True, False])
 def test_two_layer_net(bias):
@@ -338,18 +377,21 @@ def test_two_layer_net(bias):
         assert _std(p["fc1.weight"]) == pytest.approx(1 / math.sqrt(10), rel=0.1)  # N(0, 1/d), any width
         if bias:
             assert torch.equal(p["fc1.bias"], torch.zeros(w))  # spec §3.3: biases start at 0
-    groups = {g["role"]: g for g in build_param_groups(net.named_parameters(), roles, table_of(MUP),
-                                                       Optimizer.from_dict(dict(ADAM, name="sgd", lr=0.1)), 64, 16)}
+    groups = {
+        g["role"]: g
+        for g in build_param_groups(
+            net.named_parameters(), roles, table_of(MUP), Optimizer.from_dict(dict(ADAM, name="sgd", lr=0.1)), 64, 16
+        )
+    }
     assert set(groups) == {"first_layer", "second_layer"} | ({"vector"} if bias else set())
-    assert groups["first_layer"]["lr"] == pytest.approx(0.4)   # µP SGD: input layer LR ∝ m
+    assert groups["first_layer"]["lr"] == pytest.approx(0.4)  # µP SGD: input layer LR ∝ m
     assert groups["second_layer"]["lr"] == pytest.approx(0.4)  # readout LR ∝ m (1/m multiplier)
 
 
 # -------------------------------------------------------------------------- coordinate check
 
 WIDTHS = [32, 64, 128, 256]
-CC = {"widths": WIDTHS, "steps": 10, "lr": 0.03, "depth": 2, "heads": 4, "context": 16, "batch": 16,
-      "vocab": 64}
+CC = {"widths": WIDTHS, "steps": 10, "lr": 0.03, "depth": 2, "heads": 4, "context": 16, "batch": 16, "vocab": 64}
 
 
 @pytest.fixture(scope="module")
@@ -366,8 +408,16 @@ def test_coordinate_check_dataset(coord_mup):
     ds = coord_mup
     assert set(ds.dims) == {"width", "step", "layer"}
     assert list(ds.width.values) == WIDTHS and ds.sizes["step"] == 11
-    assert list(ds.layer.values) == ["embedding", "block0.attn", "block0.mlp", "block0", "block1.attn",
-                                     "block1.mlp", "block1", "logits"]
+    assert list(ds.layer.values) == [
+        "embedding",
+        "block0.attn",
+        "block0.mlp",
+        "block0",
+        "block1.attn",
+        "block1.mlp",
+        "block1",
+        "logits",
+    ]
     assert bool((ds.change_rms.sel(step=0) == 0).all())
     assert bool((ds.change_rms.sel(step=slice(1, None)) > 0).all())
     assert bool(np.isfinite(ds.activation_rms).all())
@@ -380,11 +430,16 @@ def test_coordinate_check_dataset(coord_mup):
 
 def test_fitted_slopes_recover_power_laws():
     import xarray as xr
+
     w = np.array([32, 64, 128, 256])
-    act = np.stack([w ** 0.0, w ** 1.0, 3 * w ** -0.5], axis=-1)[:, None, :].repeat(2, axis=1)
-    ds = xr.Dataset({"activation_rms": (("width", "step", "layer"), act),
-                     "change_rms": (("width", "step", "layer"), np.zeros_like(act))},
-                    coords={"width": w, "step": [0, 1], "layer": ["a", "b", "c"]})
+    act = np.stack([w**0.0, w**1.0, 3 * w**-0.5], axis=-1)[:, None, :].repeat(2, axis=1)
+    ds = xr.Dataset(
+        {
+            "activation_rms": (("width", "step", "layer"), act),
+            "change_rms": (("width", "step", "layer"), np.zeros_like(act)),
+        },
+        coords={"width": w, "step": [0, 1], "layer": ["a", "b", "c"]},
+    )
     s = fitted_slopes(ds)
     np.testing.assert_allclose(s.activation_slope.sel(step=1).values, [0.0, 1.0, -0.5], atol=1e-12)
     assert bool(s.change_slope.isnull().all())
@@ -392,8 +447,9 @@ def test_fitted_slopes_recover_power_laws():
 
 def test_coordinate_check_mup_equals_sp_at_base_width(coord_mup, coord_sp):
     single = coordinate_check("mup", seed=0, n_seeds=1, **dict(CC, widths=[32, 64], steps=3))
-    np.testing.assert_array_equal(single.activation_rms.sel(width=32).values,
-                                  coord_sp.activation_rms.sel(width=32, step=slice(0, 3)).values)
+    np.testing.assert_array_equal(
+        single.activation_rms.sel(width=32).values, coord_sp.activation_rms.sel(width=32, step=slice(0, 3)).values
+    )
 
 
 # Tolerances, from measurements (lr 0.03, 10 steps, widths 32–256, 2 seeds averaged, slopes averaged
@@ -432,7 +488,7 @@ def test_coordinate_check_sp_blows_up(coord_sp):
     slopes = fitted_slopes(coord_sp)
     late = _late(slopes)
     print("SP mean slopes (steps 5-10)\n", late.to_dataframe().round(3))
-    hidden = [l for l in late.layer.values if l.startswith("block")]
+    hidden = [name for name in late.layer.values if name.startswith("block")]
     assert float(late.change_slope.sel(layer=hidden).min()) > 1.0
     assert float(late.activation_slope.sel(layer=hidden).min()) > 1.0
     assert float(late.change_slope.sel(layer="logits")) > 0.25

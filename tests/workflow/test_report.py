@@ -16,6 +16,7 @@
 Without Chromium (``chromium``, Debian's package; .ci/install-system.sh installs it) the browser
 test is skipped with the reason, except under ``CI=true``, where it fails instead.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -58,14 +59,19 @@ def text_of(caption_html: str) -> str:
 
 def expected_settings(study: dict) -> list[str]:
     """Phrases the caption of a figure of ``study`` must contain: its widths and seeds."""
-    return [f"{key} {study[key][0] if len(study[key]) <= 6 else len(study[key])}" for key in ("widths", "seeds")
-            if key in study]
+    return [
+        f"{key} {study[key][0] if len(study[key]) <= 6 else len(study[key])}"
+        for key in ("widths", "seeds")
+        if key in study
+    ]
 
 
 # --------------------------------------------------------------------------- captions, no run
 
-@pytest.mark.parametrize("config", ["config.yaml", SMOKE, "workflow/presets/workstation.yaml",
-                                    "workflow/presets/paper.yaml"])
+
+@pytest.mark.parametrize(
+    "config", ["config.yaml", SMOKE, "workflow/presets/workstation.yaml", "workflow/presets/paper.yaml"]
+)
 def test_figure_captions_are_valid_rst_naming_paper_figure_study_and_settings(config, tmp_path):
     cfg = load_config(load_yaml(REPO / config))
     figures = all_figures(cfg, enabled_only=False)
@@ -75,8 +81,9 @@ def test_figure_captions_are_valid_rst_naming_paper_figure_study_and_settings(co
         inputs = [str(tmp_path / f"results/studies/{study}/{name}.nc") for name in spec.inputs] if study else []
         caption = figure_caption(cfg, spec.figure_id, inputs)
         # after the figure's own text, as in the report (a leading field list would become docinfo)
-        body = publish_parts("Description.\n\n" + caption, writer="html",
-                             settings_overrides={"report_level": 5, "halt_level": 2})["body"]
+        body = publish_parts(
+            "Description.\n\n" + caption, writer="html", settings_overrides={"report_level": 5, "halt_level": 2}
+        )["body"]
         text = text_of(body)
         number = paper_figure(spec.figure_id)
         if number is not None:
@@ -132,6 +139,7 @@ def test_every_caption_file_includes_the_shared_part_and_renders_cleanly():
 
 
 # ------------------------------------------------------------------------------ the report
+
 
 def report_results(report: Path) -> dict:
     """The report's result records (path → name, caption html, mime type, data URI, …)."""
@@ -201,13 +209,19 @@ def test_rates_captions_carry_the_fitted_numbers(report):
         block = publish_parts("\n".join(rates_block(t)), writer="html")["body"]
         assert text_of(block) in text, f"{path}: the fits of {study}/transfer.nc are not in the caption"
         assert f"verdict: {t['verdict'].values.item()}" in text, path
-        fits = [float(t[name]) for name in ("alpha", "beta", *t.data_vars) if t[name].ndim == 0
-                and t[name].dtype.kind == "f" and str(name).startswith(("alpha", "beta", "fit_", "lr_law_"))]
+        fits = [
+            float(t[name])
+            for name in ("alpha", "beta", *t.data_vars)
+            if t[name].ndim == 0
+            and t[name].dtype.kind == "f"
+            and str(name).startswith(("alpha", "beta", "fit_", "lr_law_"))
+        ]
         shown += [x for x in fits if np.isfinite(x) and (format(x, ".4g") in text or format(x, ".3f") in text)]
     assert shown, "no finite fitted number in any rates caption: nothing shows that numbers get through"
 
 
 # ----------------------------------------------------------------------------- the browser
+
 
 def require_chromium() -> str:
     """Chromium's executable; skip (fail under CI=true) where there is none."""
@@ -240,15 +254,25 @@ class DevTools:
             os.dup2(high[0], 3)
             os.dup2(high[1], 4)
 
-        args = [exe, "--headless", "--remote-debugging-pipe", "--disable-gpu", "--no-first-run",
-                "--no-default-browser-check", "--disable-extensions", "--mute-audio",
-                f"--user-data-dir={profile}", "about:blank"]
+        args = [
+            exe,
+            "--headless",
+            "--remote-debugging-pipe",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--mute-audio",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
         self.log = profile.parent / "chromium.log"
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         preexec_fn=on_3_and_4, close_fds=False)
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=on_3_and_4, close_fds=False
+            )
         for fd in high:
             os.close(fd)
         self._buffer = b""
@@ -273,20 +297,24 @@ class DevTools:
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None:
-                raise AssertionError(f"no reply from Chromium (exit {self.proc.poll()}); log:\n"
-                                     + self.log.read_text(errors="replace")[-3000:])
+                raise AssertionError(
+                    f"no reply from Chromium (exit {self.proc.poll()}); log:\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
             if select.select([self._from_browser], [], [], min(left, 1.0))[0]:
                 chunk = os.read(self._from_browser, 1 << 20)
                 if not chunk:
-                    raise AssertionError("Chromium closed the pipe; log:\n"
-                                         + self.log.read_text(errors="replace")[-3000:])
+                    raise AssertionError(
+                        "Chromium closed the pipe; log:\n" + self.log.read_text(errors="replace")[-3000:]
+                    )
                 self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
     def evaluate(self, expression: str, timeout: float = 60):
-        result = self.call("Runtime.evaluate", timeout=timeout, expression=expression,
-                           awaitPromise=True, returnByValue=True)
+        result = self.call(
+            "Runtime.evaluate", timeout=timeout, expression=expression, awaitPromise=True, returnByValue=True
+        )
         if "exceptionDetails" in result:
             raise AssertionError(f"JavaScript error: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -341,8 +369,10 @@ def test_report_figures_load_in_headless_chromium(chromium, report, tmp_path):
         browser.open((work / "results" / "report.html").as_uri())
         deadline = time.monotonic() + BROWSER_TIMEOUT_S
         # `app` is set once React has mounted the report's App
-        while not browser.evaluate("document.readyState === 'complete' && typeof results === 'object' "
-                                   "&& typeof app === 'object' && app !== null"):
+        while not browser.evaluate(
+            "document.readyState === 'complete' && typeof results === 'object' "
+            "&& typeof app === 'object' && app !== null"
+        ):
             assert time.monotonic() < deadline, "the report did not finish loading"
             time.sleep(0.5)
         assert sorted(browser.evaluate("Object.keys(results).filter(p => p.endsWith('.png'))")) == pngs

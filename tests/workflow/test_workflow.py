@@ -1,19 +1,19 @@
 """Workflow tests through the snakemake CLI: lint, config errors, job counts, the smoke preset end
 to end, and rerun semantics (what a change invalidates, and nothing more)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-import xarray as xr
 import pytest
+import xarray as xr
+from workflow_utils import REPO, SMOKE, clone_run, copy_workflow, dry_run_jobs, load_yaml, snakemake, write_config
 
 from hptransfer.config.load import load_config, read_config_file
 from hptransfer.config.runs import enabled_studies, study_run_keys
+from hptransfer.figures.catalogue import all_figures, single_study_figures
 from hptransfer.studies import run_owner
 from hptransfer.studies.lm import coordcheck_block
-from hptransfer.figures.catalogue import all_figures, single_study_figures
-from workflow_utils import (REPO, SMOKE, clone_run, copy_workflow, dry_run_jobs, load_yaml, snakemake,
-                            write_config)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,9 @@ def studies_of(cfg: dict, *kinds: str) -> dict:
 
 def expected_train_jobs(cfg: dict) -> int:
     """Unique training runs over enabled LM studies (shared runs are trained once)."""
-    keys = {run_owner(cfg, k) for name in studies_of(cfg, "lm", "compare", "samplewise") for k in study_run_keys(cfg, name)}
+    keys = {
+        run_owner(cfg, k) for name in studies_of(cfg, "lm", "compare", "samplewise") for k in study_run_keys(cfg, name)
+    }
     return len(keys)
 
 
@@ -216,9 +218,24 @@ def test_time_studies_runs_one_study_and_resumes_with_nothing_left(tmp_path):
     expected = sum(dry_run_jobs(work, "--configfile", SMOKE, "--", "study_rf_ridge").values()) - 1
 
     def run() -> list[list[str]]:
-        subprocess.run([sys.executable, "benchmarks/time_studies.py", "--configfile", SMOKE, "--cores", "1",
-                        "--log", "results/benchmarks/studies.tsv", "rf_ridge"], cwd=work, check=True,
-                       capture_output=True, text=True, timeout=600)
+        subprocess.run(
+            [
+                sys.executable,
+                "benchmarks/time_studies.py",
+                "--configfile",
+                SMOKE,
+                "--cores",
+                "1",
+                "--log",
+                "results/benchmarks/studies.tsv",
+                "rf_ridge",
+            ],
+            cwd=work,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         return [line.split("\t") for line in (work / "results/benchmarks/studies.tsv").read_text().splitlines()]
 
     first = run()

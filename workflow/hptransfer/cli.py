@@ -6,6 +6,7 @@
         --width 64 --value 0.004 --seed 0 > run.json
     python -m hptransfer validate-config config.yaml
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,28 +15,41 @@ import logging
 import sys
 
 
-
 def _read_structured(path: str) -> dict:
     from .config.load import read_config_file
+
     return read_config_file(path)
 
 
 def cmd_train(args) -> None:
     from .config.run import RunConfig
     from .train.job import train_run
-    train_run(RunConfig.from_dict(_read_structured(args.config)), args.data, args.out, threads=args.threads, device=args.device)
+
+    train_run(
+        RunConfig.from_dict(_read_structured(args.config)),
+        args.data,
+        args.out,
+        threads=args.threads,
+        device=args.device,
+    )
 
 
 def cmd_prepare(args) -> None:
     from .data.corpus import prepare_corpus
-    print(json.dumps({k: v for k, v in prepare_corpus(_read_structured(args.corpus_config), args.out).items()
-                      if k != "config"}, indent=2))
+
+    print(
+        json.dumps(
+            {k: v for k, v in prepare_corpus(_read_structured(args.corpus_config), args.out).items() if k != "config"},
+            indent=2,
+        )
+    )
 
 
 def cmd_run_config(args) -> None:
     from .config.load import load_config
     from .config.runs import RunKey, format_value
     from .studies import run_config
+
     cfg = load_config(_read_structured(args.configfile))
     study = cfg["studies"][args.study]
     key = RunKey(args.study, args.param, args.width, study["hp"], format_value(args.value), args.seed)
@@ -45,6 +59,7 @@ def cmd_run_config(args) -> None:
 def cmd_validate(args) -> None:
     from .config.errors import ConfigError
     from .config.load import load_config
+
     try:
         load_config(_read_structured(args.configfile))
     except ConfigError as exc:
@@ -53,8 +68,9 @@ def cmd_validate(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="hptransfer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hptransfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train one run")
     p.add_argument("--config", required=True, help="run config (JSON/YAML), see `run-config`")

@@ -4,6 +4,7 @@ Per-run curves keep their own dims (``step``, ``eval_step``, ``k``, …); runs t
 diverged run) or narrower (``k`` runs to each run's width) are padded with NaN, so
 ``sweep.phi_k.sel(width=64, lr=0.004)`` just works.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,22 @@ import xarray as xr
 from .io import open_dataset
 from .studies import kind_of
 
-RUN_VARIABLES = ("final_loss_ema", "final_loss_iterate", "diverged", "linearization_gap", "loss_train",
-                 "loss_val_ema", "loss_val_iterate", "loss_linearized", "phi_topk", "phi_k",
-                 # sample-wise study (per validation example; the sample × component psi stays in run.nc)
-                 "val_loss_per_sample", "psi_total", "mci")
+RUN_VARIABLES = (
+    "final_loss_ema",
+    "final_loss_iterate",
+    "diverged",
+    "linearization_gap",
+    "loss_train",
+    "loss_val_ema",
+    "loss_val_iterate",
+    "loss_linearized",
+    "phi_topk",
+    "phi_k",
+    # sample-wise study (per validation example; the sample × component psi stays in run.nc)
+    "val_loss_per_sample",
+    "psi_total",
+    "mci",
+)
 
 
 def collect(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Dataset:
@@ -27,8 +40,12 @@ def collect(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Dataset:
 
 
 def run_coordinates(ds: xr.Dataset) -> dict:
-    return {"param": ds.attrs["parametrization"], "width": int(ds.attrs["width"]),
-            "hp": float(ds.attrs["hp_value"]), "seed": int(ds.attrs["seed"])}
+    return {
+        "param": ds.attrs["parametrization"],
+        "width": int(ds.attrs["width"]),
+        "hp": float(ds.attrs["hp_value"]),
+        "seed": int(ds.attrs["seed"]),
+    }
 
 
 def collect_study(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Dataset:
@@ -55,8 +72,13 @@ def collect_study(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Da
     ds = ds.assign_coords(depth=("width", [depth[w] for w in lead["width"]]))
     if len(lead["param"]) == 1 and not kind_of(study_cfg).keeps_param_dim:
         ds = ds.squeeze("param", drop=False)
-    ds.attrs = {"study": study, "hp": hp, "metric": "final_loss_ema", "kind": study_cfg["kind"],
-                "config": json.dumps(study_cfg, sort_keys=True, default=float)}
+    ds.attrs = {
+        "study": study,
+        "hp": hp,
+        "metric": "final_loss_ema",
+        "kind": study_cfg["kind"],
+        "config": json.dumps(study_cfg, sort_keys=True, default=float),
+    }
     step = study_cfg.get("analysis", {}).get("step")
     return ds if step is None else with_metric_at_step(ds, int(step))
 
@@ -69,13 +91,16 @@ def with_metric_at_step(sweep: xr.Dataset, step: int) -> xr.Dataset:
     one could train with to the end.
     """
     if step not in sweep["eval_step"].values:
-        raise ValueError(f"analysis.step {step}: the runs recorded no EMA validation loss there "
-                         f"(recorded steps end at {int(sweep['eval_step'].max())}); list it in "
-                         "decomposition.analysis_steps")
+        raise ValueError(
+            f"analysis.step {step}: the runs recorded no EMA validation loss there "
+            f"(recorded steps end at {int(sweep['eval_step'].max())}); list it in "
+            "decomposition.analysis_steps"
+        )
     loss = sweep["loss_val_ema"].sel(eval_step=step, drop=True)
     sweep["loss_ema_at_step"] = loss.where(~sweep["diverged"]).assign_attrs(
         long_name=f"validation loss of the EMA weights at step {step} (NaN if the run diverged)",
-        units=sweep["loss_val_ema"].attrs.get("units", ""))
+        units=sweep["loss_val_ema"].attrs.get("units", ""),
+    )
     sweep.attrs.update(metric="loss_ema_at_step", analysis_step=step)
     return sweep
 
@@ -119,12 +144,17 @@ def collect_batched(paths: list[str | Path], study: str, study_cfg: dict) -> xr.
     """Per-width datasets of batched two-layer training (dims lr × seed) → sweep (width × lr × seed)."""
     parts = [open_dataset(p) for p in paths]
     parts.sort(key=lambda d: int(d.attrs["width"]))
-    ds = xr.concat([p.expand_dims(width=[int(p.attrs["width"])]) for p in parts], dim="width",
-                   combine_attrs="drop")
+    ds = xr.concat([p.expand_dims(width=[int(p.attrs["width"])]) for p in parts], dim="width", combine_attrs="drop")
     ds["diverged"] = ds["diverged"].astype(bool)
-    ds.attrs = {"study": study, "hp": "lr", "metric": "final_loss_val", "kind": study_cfg["kind"],
-                "task": study_cfg["task"], "parametrization": parts[0].attrs.get("parametrization", "mup"),
-                "config": json.dumps(study_cfg, sort_keys=True, default=float)}
+    ds.attrs = {
+        "study": study,
+        "hp": "lr",
+        "metric": "final_loss_val",
+        "kind": study_cfg["kind"],
+        "task": study_cfg["task"],
+        "parametrization": parts[0].attrs.get("parametrization", "mup"),
+        "config": json.dumps(study_cfg, sort_keys=True, default=float),
+    }
     return ds
 
 

@@ -4,6 +4,7 @@ Every dataset of the workflow goes through :func:`write_dataset` so that the sam
 same bytes (no timestamps, no history attribute) and a killed job never leaves a half-written file
 that Snakemake could mistake for a result.
 """
+
 from __future__ import annotations
 
 import json

@@ -13,6 +13,7 @@ rule's ``output``: Snakemake leaves such parameters out of its rerun triggers (a
 redraws a figure) and computes them again when it writes the report; it costs a file read, not an
 import of the analysis stack, each time Snakemake builds its DAG.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,10 @@ def figure_caption(cfg: dict, figure_id: str, inputs: Iterable[str], fits: str |
     for name in dict.fromkeys(study for study, _, _ in _datasets(inputs)):
         study = cfg["studies"][name]
         about = f" — {rst_escape(study['description'])}" if study.get("description") else ""
-        fields += [f":Study: ``{name}`` ({study['kind']}){about}",
-                   f":Settings: {rst_escape('; '.join(study_settings(study)))}"]
+        fields += [
+            f":Study: ``{name}`` ({study['kind']}){about}",
+            f":Settings: {rst_escape('; '.join(study_settings(study)))}",
+        ]
     blocks = ["\n".join(fields)] if fields else []
     if fits and os.path.exists(fits):
         blocks.append(Path(fits).read_text().strip())
@@ -62,6 +65,7 @@ def figure_caption(cfg: dict, figure_id: str, inputs: Iterable[str], fits: str |
 
 
 # ------------------------------------------------------------------------------- study settings
+
 
 def study_settings(study: dict) -> list[str]:
     """Key settings of a (defaults-filled) study block, one short phrase each (its kind's words)."""
@@ -71,6 +75,7 @@ def study_settings(study: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ fitted numbers
+
 
 def _transfer(ds) -> list[str]:
     from .analysis.summary import rates_block
@@ -89,9 +94,11 @@ def _comparison(ds) -> list[str]:
     out = []
     for p in ds["param"].values:
         r = ds.sel(param=p)
-        out.append(f"- scheme ``{p}``: optimal-{ds.attrs.get('hp', 'hp')} exponent x = "
-                   f"{num(r['lr_exponent'], '.3g')} ± {num(r['lr_exponent_se'], '.3g')} (eta\\* ~ n^-x); "
-                   f"hidden-layer learning rate applied: x = {num(r['lr_exponent_effective'], '.3g')}")
+        out.append(
+            f"- scheme ``{p}``: optimal-{ds.attrs.get('hp', 'hp')} exponent x = "
+            f"{num(r['lr_exponent'], '.3g')} ± {num(r['lr_exponent_se'], '.3g')} (eta\\* ~ n^-x); "
+            f"hidden-layer learning rate applied: x = {num(r['lr_exponent_effective'], '.3g')}"
+        )
     out.append(f"- verdict: {rst_escape(ds['verdict'].values.item())}")
     return out
 
@@ -99,9 +106,12 @@ def _comparison(ds) -> list[str]:
 def _rf(ds) -> list[str]:
     from .analysis.formatting import format_number as num
 
-    return [f"- slope of {gap}_n against n/d: {num(ds.attrs[f'slope_{gap}'], '.3g')} (Theorem 3: "
-            f"{float(ds.attrs[f'predicted_slope_{gap}']):g})" for gap in ("a", "b", "c")
-            if f"slope_{gap}" in ds.attrs]
+    return [
+        f"- slope of {gap}_n against n/d: {num(ds.attrs[f'slope_{gap}'], '.3g')} (Theorem 3: "
+        f"{float(ds.attrs[f'predicted_slope_{gap}']):g})"
+        for gap in ("a", "b", "c")
+        if f"slope_{gap}" in ds.attrs
+    ]
 
 
 _FITS: dict[str, Callable] = {"transfer": _transfer, "comparison": _comparison, "rf": _rf}

@@ -7,12 +7,12 @@ rule transfer:
         code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/transfer.nc",
-    params:
-        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     log:
         "results/logs/studies/{study}/transfer.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     script:
         "../scripts/transfer.py"
 
@@ -23,12 +23,12 @@ rule kappa:
         code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/kappa.nc",
-    params:
-        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     log:
         "results/logs/studies/{study}/kappa.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     script:
         "../scripts/kappa.py"
 

@@ -6,11 +6,11 @@ rule collect:
         runs=lambda wc: run_paths(CFG, wc.study),
     output:
         "results/studies/{study}/sweep.nc",
-    params:
-        study=lambda wc: CFG["studies"][wc.study],
     log:
         "results/logs/studies/{study}/collect.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        study=lambda wc: CFG["studies"][wc.study],
     script:
         "../scripts/collect.py"

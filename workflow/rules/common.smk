@@ -55,6 +55,7 @@ def training_gpus():
 
     return CFG["slurm"]["train_gpus"] if shutil.which("nvidia-smi") else 0
 
+
 def _alternation(names):
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
 
@@ -102,6 +103,7 @@ def all_targets():
 
 
 # ----------------------------------------------------------------------------- rule helpers
+
 
 def train_mem_mb(wc, attempt):
     s = CFG["slurm"]

@@ -10,12 +10,12 @@ rule compare:
         nc="results/studies/{study}/comparison.nc",
         md="results/studies/{study}/comparison.md",
         csv="results/studies/{study}/comparison.csv",
-    params:
-        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
-        tables=lambda wc: {p: CFG["parametrizations"][p] for p in CFG["studies"][wc.study]["parametrizations"]},
     log:
         "results/logs/studies/{study}/compare.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
+        tables=lambda wc: {p: CFG["parametrizations"][p] for p in CFG["studies"][wc.study]["parametrizations"]},
     script:
         "../scripts/compare.py"

@@ -10,15 +10,15 @@ rule coordcheck:
         training_data,
     output:
         "results/studies/{study}/coordcheck.nc",
-    params:
-        settings=lambda wc: coordcheck_settings(CFG, wc.study),
-        data=training_data_dir,
-    threads: CFG["threads"]["train"]
     log:
         "results/logs/studies/{study}/coordcheck.log",
     benchmark:
         "results/benchmarks/studies/{study}/coordcheck.tsv"
     conda:
         "../../envs/train.yaml"
+    threads: CFG["threads"]["train"]
+    params:
+        settings=lambda wc: coordcheck_settings(CFG, wc.study),
+        data=training_data_dir,
     script:
         "../scripts/coordcheck.py"

@@ -7,13 +7,13 @@ rule prepare_data:
         meta="results/data/{corpus}/meta.json",
         train="results/data/{corpus}/train.bin",
         val="results/data/{corpus}/val.bin",
-    params:
-        corpus=lambda wc: CFG["corpora"][wc.corpus],
     log:
         "results/logs/data/{corpus}.log",
     benchmark:
         "results/benchmarks/data/{corpus}.tsv"
     conda:
         "../../envs/train.yaml"
+    params:
+        corpus=lambda wc: CFG["corpora"][wc.corpus],
     script:
         "../scripts/prepare_data.py"

@@ -52,13 +52,13 @@ for _spec in CATALOGUE:
                 subcategory=_spec.figure_id,
             ),
             fits=f"results/figures/fits/{_stem}.rst",
-        params:
-            module=_spec.module,
-            settings=partial(stem_settings, spec=_spec, stem_pattern=_stem),
-            caption=partial(report_caption, spec=_spec),
         log:
             f"results/logs/figures/{_stem}.log",
         conda:
             "../../envs/plot.yaml"
+        params:
+            module=_spec.module,
+            settings=partial(stem_settings, spec=_spec, stem_pattern=_stem),
+            caption=partial(report_caption, spec=_spec),
         script:
             "../scripts/figure.py"

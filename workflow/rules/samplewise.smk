@@ -15,12 +15,12 @@ rule samplewise:
         samplewise="results/studies/{study}/samplewise.nc",
         sweep_easy="results/studies/{study}/sweep_easy.nc",
         sweep_hard="results/studies/{study}/sweep_hard.nc",
-    params:
-        study=lambda wc: CFG["studies"][wc.study],
     log:
         "results/logs/studies/{study}/samplewise.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        study=lambda wc: CFG["studies"][wc.study],
     script:
         "../scripts/samplewise.py"
 
@@ -31,13 +31,13 @@ rule transfer_subset:
         code=ANALYSIS_CODE,
     output:
         "results/studies/{study}/transfer_{subset}.nc",
-    wildcard_constraints:
-        subset="easy|hard",
-    params:
-        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     log:
         "results/logs/studies/{study}/transfer_{subset}.log",
+    wildcard_constraints:
+        subset="easy|hard",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     script:
         "../scripts/transfer.py"

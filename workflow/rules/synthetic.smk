@@ -5,15 +5,15 @@
 rule rf_ridge:
     output:
         "results/studies/{study}/rf.nc",
-    params:
-        study=lambda wc: CFG["studies"][wc.study],
-    threads: CFG["threads"]["analysis"]
     log:
         "results/logs/studies/{study}/rf_ridge.log",
     benchmark:
         "results/benchmarks/studies/{study}/rf_ridge.tsv"
     conda:
         "../../envs/analysis.yaml"
+    threads: CFG["threads"]["analysis"]
+    params:
+        study=lambda wc: CFG["studies"][wc.study],
     script:
         "../scripts/rf_ridge.py"
 
@@ -21,17 +21,17 @@ rule rf_ridge:
 rule twolayer_width:
     output:
         "results/runs/{study}/mup/n{width}/batch.nc",
-    params:
-        study=lambda wc: CFG["studies"][wc.study],
-        device=CFG["device"],
-    threads: CFG["threads"]["train"]
-    resources:
-        gpu=training_gpus(),
     log:
         "results/logs/runs/{study}/n{width}.log",
     benchmark:
         "results/benchmarks/runs/{study}/n{width}.tsv"
     conda:
         "../../envs/train.yaml"
+    threads: CFG["threads"]["train"]
+    resources:
+        gpu=training_gpus(),
+    params:
+        study=lambda wc: CFG["studies"][wc.study],
+        device=CFG["device"],
     script:
         "../scripts/twolayer_width.py"

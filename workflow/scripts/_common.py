@@ -1,4 +1,5 @@
 """Shared start of every rule script: logging to the rule's log file and the package on sys.path."""
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,12 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 def setup_logging(snakemake) -> logging.Logger:
     log_file = snakemake.log[0] if snakemake.log else None
-    logging.basicConfig(level=logging.INFO, filename=log_file, filemode="w",
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        filename=log_file,
+        filemode="w",
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        force=True,
+    )
     logging.captureWarnings(True)
     return logging.getLogger(f"hptransfer.rule.{snakemake.rule}")

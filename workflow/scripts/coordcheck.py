@@ -2,9 +2,9 @@ from _common import setup_logging
 
 log = setup_logging(snakemake)  # noqa: F821 - injected by Snakemake
 
-from hptransfer.parametrization.coordcheck import study_coordcheck  # noqa: E402
 from hptransfer.data.corpus import load_token_arrays  # noqa: E402
 from hptransfer.io import write_dataset  # noqa: E402
+from hptransfer.parametrization.coordcheck import study_coordcheck  # noqa: E402
 
 sm = snakemake  # noqa: F821
 train, _, meta = load_token_arrays(sm.params.data)

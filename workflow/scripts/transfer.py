@@ -5,5 +5,7 @@ setup_logging(snakemake)  # noqa: F821 - injected by Snakemake
 from hptransfer.analysis import analyze_transfer  # noqa: E402
 from hptransfer.io import open_dataset, write_dataset  # noqa: E402
 
-write_dataset(analyze_transfer(open_dataset(snakemake.input[0]), dict(snakemake.params.analysis)),  # noqa: F821
-              snakemake.output[0])  # noqa: F821
+write_dataset(
+    analyze_transfer(open_dataset(snakemake.input[0]), dict(snakemake.params.analysis)),  # noqa: F821
+    snakemake.output[0],
+)  # noqa: F821

@@ -16,10 +16,17 @@ torch.set_num_threads(sm.threads)
 study = dict(sm.params.study)
 # beside the output, which Snakemake removes on failure; the checkpoint is kept so a rerun resumes
 checkpoint = Path(sm.output[0]).with_name(CHECKPOINT_NAME)
-ds = train_batched(study, int(sm.wildcards.width), study["grid"], study["seeds"], study["steps"],
-                   study["batch_size"], device=str(resolve_device(sm.params.device)), progress=log.info,
-                   checkpoint=checkpoint)
-log.info("width %s: %d of %d models diverged", sm.wildcards.width, int(ds["diverged"].sum()),
-         ds["diverged"].size)
+ds = train_batched(
+    study,
+    int(sm.wildcards.width),
+    study["grid"],
+    study["seeds"],
+    study["steps"],
+    study["batch_size"],
+    device=str(resolve_device(sm.params.device)),
+    progress=log.info,
+    checkpoint=checkpoint,
+)
+log.info("width %s: %d of %d models diverged", sm.wildcards.width, int(ds["diverged"].sum()), ds["diverged"].size)
 write_dataset(ds, sm.output[0])
 checkpoint.unlink(missing_ok=True)

@@ -51,9 +51,22 @@ from .formatting import format_with_inf
 from .optimum import bootstrap_optimum, find_optima, find_optimum, fit_interpolant, seed_mean
 from .transfer import resolve_config
 
-__all__ = ["CONTRAST", "Comparison", "ComparisonInputs", "Contrast", "ExponentFit", "Exponents",
-           "SeedReplicates", "Stability", "TransferEstimates", "compare_schemes",
-           "comparison_inputs", "depth_model", "ols_exponent", "percentile_interval"]
+__all__ = [
+    "CONTRAST",
+    "Comparison",
+    "ComparisonInputs",
+    "Contrast",
+    "ExponentFit",
+    "Exponents",
+    "SeedReplicates",
+    "Stability",
+    "TransferEstimates",
+    "compare_schemes",
+    "comparison_inputs",
+    "depth_model",
+    "ols_exponent",
+    "percentile_interval",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +76,7 @@ _BIG = 1e300  # stands in for +-inf inside percentile interpolation
 
 
 # ------------------------------------------------------------------------------- typed results
+
 
 @dataclass(frozen=True)
 class ComparisonInputs:
@@ -183,8 +197,8 @@ class Comparison:
 
 # ------------------------------------------------------------------------------- small helpers
 
-def percentile_interval(x: np.ndarray, level: float,
-                        axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+
+def percentile_interval(x: np.ndarray, level: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` percentile interval along ``axis``, ignoring NaN, keeping +-inf.
 
     Why not plain np.nanpercentile: linear interpolation between two infinite order statistics
@@ -248,6 +262,7 @@ def _negative_slopes(t: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------- the study's settings
 
+
 def _study_config(sweep: xr.Dataset) -> dict:
     try:
         return json.loads(sweep.attrs.get("config", "{}") or "{}")
@@ -260,12 +275,14 @@ def depth_model(sweep: xr.Dataset) -> tuple[str, str]:
     model = _study_config(sweep).get("model", {})
     rule = model.get("depth_rule", {}) or {}
     kind = rule.get("rule", "fixed")
-    depths = ([int(d) for d in sweep["depth"].values] if "depth" in sweep.coords else [])
+    depths = [int(d) for d in sweep["depth"].values] if "depth" in sweep.coords else []
     widths = [int(w) for w in sweep["width"].values]
     listing = ", ".join(f"{d} at n={w}" for w, d in zip(widths, depths))
     if kind == "grow":
-        text = (f"depth growing with width (depth = {model.get('depth')} (n/{model.get('base_width')})"
-                f"^{rule.get('exponent')}, rounded{': ' + listing if listing else ''})")
+        text = (
+            f"depth growing with width (depth = {model.get('depth')} (n/{model.get('base_width')})"
+            f"^{rule.get('exponent')}, rounded{': ' + listing if listing else ''})"
+        )
     else:
         fixed = depths[0] if depths else model.get("depth", "?")
         text = f"width only (depth fixed at {fixed})"
@@ -284,8 +301,7 @@ def _effective_lr_factors(sweep: xr.Dataset, params, hp: str, tables: dict | Non
     base_width = float(model.get("base_width", sweep["width"].values.min()))
     base_depth = float(model.get("base_depth") or model.get("depth") or 1)
     widths = sweep["width"].values.astype(np.float64)
-    depths = (sweep["depth"].values.astype(np.float64) if "depth" in sweep.coords
-              else np.full(widths.shape, base_depth))
+    depths = sweep["depth"].values.astype(np.float64) if "depth" in sweep.coords else np.full(widths.shape, base_depth)
     out = np.full((len(params), widths.size), np.nan)
     for i, p in enumerate(params):
         table = tables.get(str(p))
@@ -314,22 +330,32 @@ def comparison_inputs(sweep: xr.Dataset, cfg: dict | None = None) -> ComparisonI
     widths = sweep["width"].values.astype(np.int64)
     grid = sweep[hp].values.astype(np.float64)
     nu = hp_coordinate(hp, grid)
-    reference_width = int(widths.min() if cfg["reference_width"] is None
-                          else cfg["reference_width"])
+    reference_width = int(widths.min() if cfg["reference_width"] is None else cfg["reference_width"])
     if reference_width not in widths:
-        raise ValueError(f"reference_width {reference_width} is not a width of the sweep "
-                         f"{list(widths)}")
+        raise ValueError(f"reference_width {reference_width} is not a width of the sweep {list(widths)}")
     depth_rule, depth_text = depth_model(sweep)
     return ComparisonInputs(
-        sweep=sweep, hp=hp, metric=metric, params=[str(p) for p in sweep["param"].values],
-        widths=widths, grid=grid, nu=nu,
-        losses=np.where(diverged, np.nan, losses), diverged=diverged,
-        reference_width=reference_width, bootstrap=cfg["bootstrap"],
-        level=float(cfg["bootstrap"]["level"]), contrast=tuple(cfg.get("contrast") or CONTRAST),
-        tables=cfg.get("tables"), depth_rule=depth_rule, depth_text=depth_text)
+        sweep=sweep,
+        hp=hp,
+        metric=metric,
+        params=[str(p) for p in sweep["param"].values],
+        widths=widths,
+        grid=grid,
+        nu=nu,
+        losses=np.where(diverged, np.nan, losses),
+        diverged=diverged,
+        reference_width=reference_width,
+        bootstrap=cfg["bootstrap"],
+        level=float(cfg["bootstrap"]["level"]),
+        contrast=tuple(cfg.get("contrast") or CONTRAST),
+        tables=cfg.get("tables"),
+        depth_rule=depth_rule,
+        depth_text=depth_text,
+    )
 
 
 # ---------------------------------------------------------------------------- point estimates
+
 
 def _zero_at_reference(transfer_error: np.ndarray, ref: int) -> None:
     """The transfer error is 0 by definition at the reference width (in place; keeps +inf/NaN,
@@ -346,8 +372,7 @@ def _near_divergence(nu, means, nu_ref) -> np.ndarray:
     for p in range(P):
         if not np.isfinite(nu_ref[p]):
             continue
-        ends = {int(np.searchsorted(nu, nu_ref[p], "right")) - 1,
-                int(np.searchsorted(nu, nu_ref[p], "left"))}
+        ends = {int(np.searchsorted(nu, nu_ref[p], "right")) - 1, int(np.searchsorted(nu, nu_ref[p], "left"))}
         ends = [j for j in ends if 0 <= j < nu.size]
         out[p] = ~np.isfinite(means[p][:, ends]).all(axis=-1)
     return out
@@ -367,8 +392,7 @@ def _transfer_estimates(x: ComparisonInputs) -> TransferEstimates:
             nu_star[p, w], loss_star[p, w], at_edge[p, w] = opt.nu_star, opt.loss_star, opt.at_edge
             if S >= 2:  # same generator as analyze_transfer: the same interval as transfer.nc
                 rng = np.random.default_rng([int(boot["seed"]), int(x.widths[w])])
-                interval[p, w] = bootstrap_optimum(nu, losses[p, w].copy(), int(boot["n"]), rng,
-                                                   x.level)
+                interval[p, w] = bootstrap_optimum(nu, losses[p, w].copy(), int(boot["n"]), rng, x.level)
     nu_ref = nu_star[:, ref]
     loss_tr = np.full((P, W), np.nan)
     for p in range(P):
@@ -378,9 +402,16 @@ def _transfer_estimates(x: ComparisonInputs) -> TransferEstimates:
     transfer_error = _difference(loss_tr, loss_star)
     _zero_at_reference(transfer_error, ref)
     return TransferEstimates(
-        nu_star=nu_star, nu_star_lo=interval[..., 0], nu_star_hi=interval[..., 1],
-        loss_star=loss_star, at_edge=at_edge, nu_transferred=nu_ref, loss_transferred=loss_tr,
-        transfer_error=transfer_error, near_divergence=_near_divergence(nu, means, nu_ref))
+        nu_star=nu_star,
+        nu_star_lo=interval[..., 0],
+        nu_star_hi=interval[..., 1],
+        loss_star=loss_star,
+        at_edge=at_edge,
+        nu_transferred=nu_ref,
+        loss_transferred=loss_tr,
+        transfer_error=transfer_error,
+        near_divergence=_near_divergence(nu, means, nu_ref),
+    )
 
 
 def _stability(x: ComparisonInputs, nu_ref: np.ndarray) -> Stability:
@@ -392,11 +423,11 @@ def _stability(x: ComparisonInputs, nu_ref: np.ndarray) -> Stability:
         if np.isfinite(nu_ref[p]):
             near[p] = int(np.argmin(np.abs(nu - nu_ref[p])))
             at_transferred[p] = 1.0 - diverged[p, :, near[p], :].mean(axis=-1)
-    return Stability(over_grid=1.0 - diverged.mean(axis=(2, 3)), at_transferred=at_transferred,
-                     nearest_grid_index=near)
+    return Stability(over_grid=1.0 - diverged.mean(axis=(2, 3)), at_transferred=at_transferred, nearest_grid_index=near)
 
 
 # --------------------------------------------------------------------------- seed replicates
+
 
 def _unique_draws(n_seed: int, n_boot: int, seed: int):
     """Seed draws (n_boot, n_seed) and their unique multisets: a seed mean depends only on the
@@ -444,31 +475,31 @@ def _seed_replicates(x: ComparisonInputs) -> SeedReplicates | None:
 
 # ------------------------------------------------------------------------------- the exponents
 
-def _exponents(x: ComparisonInputs, est: TransferEstimates,
-               reps: SeedReplicates | None) -> Exponents:
+
+def _exponents(x: ComparisonInputs, est: TransferEstimates, reps: SeedReplicates | None) -> Exponents:
     """Optimal-hp exponent fits over the widths with a bracketed optimum: an edge optimum only
     bounds the true one, and would bias the slope."""
     P = len(x.params)
     used = np.isfinite(est.nu_star) & ~est.at_edge
     factors = _effective_lr_factors(x.sweep, x.params, x.hp, x.tables)
     # log2 of the applied hidden-layer LR at the optimum
-    effective_nu = (est.nu_star + np.log2(factors)) if factors is not None else np.full(
-        used.shape, np.nan)
+    effective_nu = (est.nu_star + np.log2(factors)) if factors is not None else np.full(used.shape, np.nan)
     boot_lo, boot_hi = np.full(P, np.nan), np.full(P, np.nan)
     if reps is not None:
         y = np.where(used[None], reps.nu_star, np.nan)  # (B, P, W)
-        boot_lo, boot_hi = percentile_interval(
-            _negative_slopes(np.log2(x.widths.astype(np.float64)), y), x.level)
+        boot_lo, boot_hi = percentile_interval(_negative_slopes(np.log2(x.widths.astype(np.float64)), y), x.level)
     return Exponents(
-        used=used, lr_factors=factors,
-        swept=[ols_exponent(x.widths[used[p]], est.nu_star[p, used[p]], x.level)
-               for p in range(P)],
-        effective=[ols_exponent(x.widths[used[p]], effective_nu[p, used[p]], x.level)
-                   for p in range(P)],
-        bootstrap_lo=boot_lo, bootstrap_hi=boot_hi)
+        used=used,
+        lr_factors=factors,
+        swept=[ols_exponent(x.widths[used[p]], est.nu_star[p, used[p]], x.level) for p in range(P)],
+        effective=[ols_exponent(x.widths[used[p]], effective_nu[p, used[p]], x.level) for p in range(P)],
+        bootstrap_lo=boot_lo,
+        bootstrap_hi=boot_hi,
+    )
 
 
 # -------------------------------------------------------------------------- contrast, verdict
+
 
 def _decide(diff, diff_lo, diff_hi, edge_involved, is_ref, names) -> list[str]:
     """Per width: the scheme whose transfer error is lower with the interval excluding 0, or why
@@ -499,67 +530,79 @@ def _verdict(widths, decisions, diff, lo, hi, names, level, n_seed, depth_text) 
     pct = f"{100 * level:g}%"
     compared = [i for i, d in enumerate(decisions) if d != "reference"]
     if not compared:
-        return "cannot separate", (f"{cand} vs {base}: no width besides the reference width; "
-                                   "cannot separate them.")
-    wins = {cand: [int(widths[i]) for i in compared if decisions[i] == cand],
-            base: [int(widths[i]) for i in compared if decisions[i] == base]}
+        return "cannot separate", (f"{cand} vs {base}: no width besides the reference width; cannot separate them.")
+    wins = {
+        cand: [int(widths[i]) for i in compared if decisions[i] == cand],
+        base: [int(widths[i]) for i in compared if decisions[i] == base],
+    }
     undecided = [int(widths[i]) for i in compared if decisions[i] not in (cand, base)]
     per_width = "; ".join(
-        f"n={int(widths[i])}: {fmt(diff[i])} [{fmt(lo[i])}, {fmt(hi[i])}] ({decisions[i]})"
-        for i in compared)
+        f"n={int(widths[i])}: {fmt(diff[i])} [{fmt(lo[i])}, {fmt(hi[i])}] ({decisions[i]})" for i in compared
+    )
     if wins[cand] and wins[base]:
         label = "mixed"
-        head = (f"mixed: {cand} transfers better at n={wins[cand]}, {base} at n={wins[base]}")
+        head = f"mixed: {cand} transfers better at n={wins[cand]}, {base} at n={wins[base]}"
     elif wins[cand] or wins[base]:
         winner = cand if wins[cand] else base
         label = f"{winner} better" if not undecided else f"{winner} better at some widths"
-        head = (f"{winner} has the lower transfer error at n={wins[winner]}"
-                + (f"; cannot separate at n={undecided}" if undecided else
-                   " (every width measured)"))
+        head = f"{winner} has the lower transfer error at n={wins[winner]}" + (
+            f"; cannot separate at n={undecided}" if undecided else " (every width measured)"
+        )
     else:
         label = "cannot separate"
-        head = (f"cannot separate {cand} from {base} at the widths measured: every {pct} interval "
-                "of the paired difference contains 0 or involves an edge optimum")
-    seeds_note = (f" Only {n_seed} seed(s): the bootstrap intervals are coarse."
-                  if n_seed < 4 else "")
-    text = (f"{head}. Model: {depth_text}. Transfer error {cand} - {base} ({pct} paired bootstrap "
-            f"interval over {n_seed} seeds): {per_width}.{seeds_note}")
+        head = (
+            f"cannot separate {cand} from {base} at the widths measured: every {pct} interval "
+            "of the paired difference contains 0 or involves an edge optimum"
+        )
+    seeds_note = f" Only {n_seed} seed(s): the bootstrap intervals are coarse." if n_seed < 4 else ""
+    text = (
+        f"{head}. Model: {depth_text}. Transfer error {cand} - {base} ({pct} paired bootstrap "
+        f"interval over {n_seed} seeds): {per_width}.{seeds_note}"
+    )
     return label, text
 
 
-def _contrast(x: ComparisonInputs, est: TransferEstimates,
-              reps: SeedReplicates | None) -> Contrast:
+def _contrast(x: ComparisonInputs, est: TransferEstimates, reps: SeedReplicates | None) -> Contrast:
     """Paired candidate - baseline difference of transfer errors, decisions and the verdict."""
     cand, base = x.contrast
     W = x.widths.size
     nan = np.full(W, np.nan)
     if not (cand in x.params and base in x.params):
-        return Contrast(cand, base, nan, nan.copy(), nan.copy(), ["not applicable"] * W,
-                        "not applicable",
-                        f"the contrast {cand} vs {base} needs both schemes; this study has "
-                        f"{x.params}. Model: {x.depth_text}.")
+        return Contrast(
+            cand,
+            base,
+            nan,
+            nan.copy(),
+            nan.copy(),
+            ["not applicable"] * W,
+            "not applicable",
+            f"the contrast {cand} vs {base} needs both schemes; this study has {x.params}. Model: {x.depth_text}.",
+        )
     ic, ib = x.params.index(cand), x.params.index(base)
     ref = x.reference_index
     diff = _difference(est.transfer_error[ic], est.transfer_error[ib])
     lo, hi = nan, nan.copy()
     if reps is not None:
-        lo, hi = percentile_interval(
-            _difference(reps.transfer_error[:, ic], reps.transfer_error[:, ib]), x.level)
+        lo, hi = percentile_interval(_difference(reps.transfer_error[:, ic], reps.transfer_error[:, ib]), x.level)
     # an edge optimum at width n or at the reference width makes that width's error unreliable
     edge = est.at_edge[ic] | est.at_edge[ib] | est.at_edge[ic, ref] | est.at_edge[ib, ref]
     decisions = _decide(diff, lo, hi, edge, x.widths == x.reference_width, x.contrast)
-    label, text = _verdict(x.widths, decisions, diff, lo, hi, x.contrast, x.level, x.n_seeds,
-                           x.depth_text)
+    label, text = _verdict(x.widths, decisions, diff, lo, hi, x.contrast, x.level, x.n_seeds, x.depth_text)
     return Contrast(cand, base, diff, lo, hi, decisions, label, text)
 
 
 # ------------------------------------------------------------------------------- entry point
 
+
 def _log_edges(x: ComparisonInputs, at_edge: np.ndarray) -> None:
     for p, row in zip(x.params, at_edge):
         if row.any():
-            log.warning("%s: %s optimum at the grid edge for widths %s: widen the grid", p, x.hp,
-                        [int(w) for w in x.widths[row]])
+            log.warning(
+                "%s: %s optimum at the grid edge for widths %s: widen the grid",
+                p,
+                x.hp,
+                [int(w) for w in x.widths[row]],
+            )
 
 
 def compare_schemes(sweep: xr.Dataset, cfg: dict | None = None) -> Comparison:
@@ -575,12 +618,17 @@ def compare_schemes(sweep: xr.Dataset, cfg: dict | None = None) -> Comparison:
     stability = _stability(x, est.nu_transferred)
     reps = _seed_replicates(x)
     if reps is None:
-        te_lo, te_hi = np.full(est.transfer_error.shape, np.nan), np.full(
-            est.transfer_error.shape, np.nan)
+        te_lo, te_hi = np.full(est.transfer_error.shape, np.nan), np.full(est.transfer_error.shape, np.nan)
     else:
         te_lo, te_hi = percentile_interval(reps.transfer_error, x.level)
-    result = Comparison(inputs=x, transfer=est, transfer_error_lo=te_lo, transfer_error_hi=te_hi,
-                        stability=stability, exponents=_exponents(x, est, reps),
-                        contrast=_contrast(x, est, reps))
+    result = Comparison(
+        inputs=x,
+        transfer=est,
+        transfer_error_lo=te_lo,
+        transfer_error_hi=te_hi,
+        stability=stability,
+        exponents=_exponents(x, est, reps),
+        contrast=_contrast(x, est, reps),
+    )
     _log_edges(x, est.at_edge)
     return result

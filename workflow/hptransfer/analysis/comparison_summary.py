@@ -16,9 +16,21 @@ from .formatting import format_with_inf as _fmt
 __all__ = ["comparison_table", "render_comparison_summary"]
 
 # the CSV header, in order; the markdown table shows the same rows
-_COLUMNS = ("scheme", "width", "depth", "transfer_error", "transfer_error_lo",
-            "transfer_error_hi", "stability_grid", "stability_transferred", "hp_star",
-            "hp_star_lo", "hp_star_hi", "at_edge", "near_divergence")
+_COLUMNS = (
+    "scheme",
+    "width",
+    "depth",
+    "transfer_error",
+    "transfer_error_lo",
+    "transfer_error_hi",
+    "stability_grid",
+    "stability_transferred",
+    "hp_star",
+    "hp_star_lo",
+    "hp_star_hi",
+    "at_edge",
+    "near_divergence",
+)
 _FLOAT_COLUMNS = _COLUMNS[3:-2]
 
 
@@ -32,7 +44,8 @@ def _rows(ds: xr.Dataset):
         for w in ds["width"].values:
             r = ds.sel(param=p, width=w)
             yield {
-                "scheme": str(p), "width": int(w),
+                "scheme": str(p),
+                "width": int(w),
                 "depth": int(r["depth"]) if "depth" in r.coords else "",
                 **{k: float(r[k]) for k in _FLOAT_COLUMNS},
                 "at_edge": bool(r["at_edge"]),
@@ -55,19 +68,23 @@ def _note(row: dict, reference_width: int) -> str:
 
 
 def _markdown_row(r: dict, note: str) -> str:
-    return (f"| {r['scheme']} | {r['width']} | {r['depth']} | {_fmt(r['transfer_error'], '.4g')} "
-            f"| [{_fmt(r['transfer_error_lo'])}, {_fmt(r['transfer_error_hi'])}] "
-            f"| {_fmt(r['stability_grid'], '.2f')} | {_fmt(r['stability_transferred'], '.2f')} "
-            f"| {_fmt(r['hp_star'], '.4g')} | [{_fmt(r['hp_star_lo'], '.4g')}, "
-            f"{_fmt(r['hp_star_hi'], '.4g')}] | {note} |")
+    return (
+        f"| {r['scheme']} | {r['width']} | {r['depth']} | {_fmt(r['transfer_error'], '.4g')} "
+        f"| [{_fmt(r['transfer_error_lo'])}, {_fmt(r['transfer_error_hi'])}] "
+        f"| {_fmt(r['stability_grid'], '.2f')} | {_fmt(r['stability_transferred'], '.2f')} "
+        f"| {_fmt(r['hp_star'], '.4g')} | [{_fmt(r['hp_star_lo'], '.4g')}, "
+        f"{_fmt(r['hp_star_hi'], '.4g')}] | {note} |"
+    )
 
 
 def comparison_table(ds: xr.Dataset) -> tuple[str, str]:
     """The source's Table 1 (scheme x width: transfer error, stability) as (markdown, csv)."""
     level, hp = _level(ds), ds.attrs.get("hp", "hp")
-    md = [f"| scheme | width | depth | transfer error | {level} CI | stability (grid) | "
-          f"stability (transferred {hp}) | {hp}* | {level} CI of {hp}* | note |",
-          "|---|---:|---:|---:|---|---:|---:|---:|---|---|"]
+    md = [
+        f"| scheme | width | depth | transfer error | {level} CI | stability (grid) | "
+        f"stability (transferred {hp}) | {hp}* | {level} CI of {hp}* | note |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|---|",
+    ]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
@@ -81,9 +98,11 @@ def comparison_table(ds: xr.Dataset) -> tuple[str, str]:
 
 def _exponent_lines(ds: xr.Dataset) -> list[str]:
     level, hp = _level(ds), ds.attrs.get("hp", "hp")
-    lines = [f"| scheme | x (swept {hp}) | se | {level} t interval | {level} bootstrap interval "
-             f"| widths | x (hidden-layer LR applied) | {level} t interval |",
-             "|---|---:|---:|---|---|---:|---:|---|"]
+    lines = [
+        f"| scheme | x (swept {hp}) | se | {level} t interval | {level} bootstrap interval "
+        f"| widths | x (hidden-layer LR applied) | {level} t interval |",
+        "|---|---:|---:|---|---|---:|---:|---|",
+    ]
     for p in ds["param"].values:
         r = ds.sel(param=p)
         lines.append(
@@ -91,7 +110,8 @@ def _exponent_lines(ds: xr.Dataset) -> list[str]:
             f"| [{_fmt(r['lr_exponent_lo'])}, {_fmt(r['lr_exponent_hi'])}] "
             f"| [{_fmt(r['lr_exponent_boot_lo'])}, {_fmt(r['lr_exponent_boot_hi'])}] "
             f"| {int(r['lr_exponent_n_points'])} | {_fmt(r['lr_exponent_effective'])} "
-            f"| [{_fmt(r['lr_exponent_effective_lo'])}, {_fmt(r['lr_exponent_effective_hi'])}] |")
+            f"| [{_fmt(r['lr_exponent_effective_lo'])}, {_fmt(r['lr_exponent_effective_hi'])}] |"
+        )
     return lines
 
 
@@ -99,37 +119,51 @@ def _verdict_lines(ds: xr.Dataset, names: list[str]) -> list[str]:
     """The verdict, and per width the paired difference with its interval and decision."""
     level = _level(ds)
     lines = [
-        f"## Verdict: {names[0]} vs {names[1]}", "",
-        f"**{ds['verdict'].values.item()}** — {ds['verdict_explanation'].values.item()}", "",
+        f"## Verdict: {names[0]} vs {names[1]}",
+        "",
+        f"**{ds['verdict'].values.item()}** — {ds['verdict_explanation'].values.item()}",
+        "",
         f"| width | transfer error {names[0]} - {names[1]} | {level} paired interval | decision |",
         "|---:|---:|---|---|",
     ]
     for w in ds["width"].values:
         r = ds.sel(width=w)
-        lines.append(f"| {int(w)} | {_fmt(r['transfer_error_diff'], '.4g')} "
-                     f"| [{_fmt(r['transfer_error_diff_lo'])}, {_fmt(r['transfer_error_diff_hi'])}]"
-                     f" | {r['decision'].values.item()} |")
+        lines.append(
+            f"| {int(w)} | {_fmt(r['transfer_error_diff'], '.4g')} "
+            f"| [{_fmt(r['transfer_error_diff_lo'])}, {_fmt(r['transfer_error_diff_hi'])}]"
+            f" | {r['decision'].values.item()} |"
+        )
     return lines
 
 
 def _scope_lines(ds: xr.Dataset, widths: list[int]) -> list[str]:
     """What the verdict does not cover: the other depth model and widths beyond those measured."""
     other = "depth growing with width" if ds.attrs.get("depth_rule") != "grow" else "width only"
-    return ["", f"This verdict covers one depth model ({ds.attrs.get('depth_model')}); the "
-            f"{other} case is the verdict of the companion comparison study, if configured. "
-            "The source's claims are at widths 256-4096; nothing here extrapolates beyond "
-            f"the widths measured ({widths})."]
+    return [
+        "",
+        f"This verdict covers one depth model ({ds.attrs.get('depth_model')}); the "
+        f"{other} case is the verdict of the companion comparison study, if configured. "
+        "The source's claims are at widths 256-4096; nothing here extrapolates beyond "
+        f"the widths measured ({widths}).",
+    ]
 
 
 def _edge_warning(ds: xr.Dataset) -> list[str]:
-    edges = [(str(p), int(w)) for p in ds["param"].values for w in ds["width"].values
-             if bool(ds["at_edge"].sel(param=p, width=w))]
+    edges = [
+        (str(p), int(w))
+        for p in ds["param"].values
+        for w in ds["width"].values
+        if bool(ds["at_edge"].sel(param=p, width=w))
+    ]
     if not edges:
         return []
-    return ["", "**Warning:** optimum at the grid edge for "
-            + ", ".join(f"{p} n={w}" for p, w in edges)
-            + ": the grid does not contain every optimum; widen it (these widths are left "
-            "out of the exponent fits and cannot decide the verdict)."]
+    return [
+        "",
+        "**Warning:** optimum at the grid edge for "
+        + ", ".join(f"{p} n={w}" for p, w in edges)
+        + ": the grid does not contain every optimum; widen it (these widths are left "
+        "out of the exponent fits and cannot decide the verdict).",
+    ]
 
 
 def render_comparison_summary(ds: xr.Dataset) -> str:
@@ -140,18 +174,27 @@ def render_comparison_summary(ds: xr.Dataset) -> str:
     widths = [int(w) for w in ds["width"].values]
     md_table, _ = comparison_table(ds)
     lines = [
-        f"# Scheme comparison{': ' + study if study else ''}", "",
+        f"# Scheme comparison{': ' + study if study else ''}",
+        "",
         f"Schemes {', '.join(map(str, ds['param'].values))}; swept `{hp}` on the same grid, widths "
         f"{widths}, {ds.attrs.get('n_seeds')} seed(s); model: {ds.attrs.get('depth_model')}. "
         f"Tuned at the reference width {ds.attrs.get('reference_width')}; intervals: "
         f"{_level(ds)} percentile bootstrap over seeds (seeds resampled jointly for all schemes "
-        "and widths).", "",
-        "## Transfer error and stability (the source's Table 1)", "", md_table.rstrip(), "",
-        f"## Optimal-{hp} exponent (eta* ~ n^-x)", "", *_exponent_lines(ds), "",
+        "and widths).",
+        "",
+        "## Transfer error and stability (the source's Table 1)",
+        "",
+        md_table.rstrip(),
+        "",
+        f"## Optimal-{hp} exponent (eta* ~ n^-x)",
+        "",
+        *_exponent_lines(ds),
+        "",
         "The swept value is the scheme's base-width learning rate, so x = 0 means the scheme's own "
         "scaling already transfers it; the hidden-layer column adds the scheme's width (and depth) "
         "factors and is the quantity the source reports as x ~ 0.85 (with -0.8 'fitting best').",
-        "", *_verdict_lines(ds, names),
+        "",
+        *_verdict_lines(ds, names),
     ]
     lines += _scope_lines(ds, widths)
     lines += _edge_warning(ds)

@@ -41,8 +41,9 @@ def _finite_points(n, y) -> tuple[np.ndarray, np.ndarray]:
 def _failed(names: list[str], n_points: int, reason: str) -> dict:
     out = {name: np.nan for name in names}
     out.update({f"{name}_se": np.nan for name in names})
-    out.update(r2=np.nan, n_points=int(n_points), dof=max(int(n_points) - len(names), 0),
-               identified=False, reason=reason)
+    out.update(
+        r2=np.nan, n_points=int(n_points), dof=max(int(n_points) - len(names), 0), identified=False, reason=reason
+    )
     return out
 
 
@@ -102,10 +103,13 @@ def _fit_offset_power(n, y) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             popt, pcov = curve_fit(
-                model, x, y, p0=[c0, a0, p0],
-                bounds=([-np.inf, -np.inf, _EXPONENT_BOUNDS[0]],
-                        [np.inf, np.inf, _EXPONENT_BOUNDS[1]]),
-                x_scale="jac", max_nfev=20000,
+                model,
+                x,
+                y,
+                p0=[c0, a0, p0],
+                bounds=([-np.inf, -np.inf, _EXPONENT_BOUNDS[0]], [np.inf, np.inf, _EXPONENT_BOUNDS[1]]),
+                x_scale="jac",
+                max_nfev=20000,
             )
     except (RuntimeError, ValueError) as err:
         return _failed(names, n.size, f"curve_fit failed: {err}")
@@ -117,9 +121,17 @@ def _fit_offset_power(n, y) -> dict:
     grad = np.array([0.0, n0**p, amp * np.log(n0)])
     se_amp = float(np.sqrt(grad @ pcov @ grad)) if np.isfinite(se_a) else np.nan
     return dict(
-        c=float(c), a=float(amp), p=float(p), c_se=float(se_c), a_se=se_amp, p_se=float(se_p),
-        r2=_r2(y, model(x, *popt)), n_points=int(n.size), dof=int(dof),
-        identified=not (_at_bound(p) or _unconstrained(p, se_p)), reason=_fit_caveat(p, se_p, dof),
+        c=float(c),
+        a=float(amp),
+        p=float(p),
+        c_se=float(se_c),
+        a_se=se_amp,
+        p_se=float(se_p),
+        r2=_r2(y, model(x, *popt)),
+        n_points=int(n.size),
+        dof=int(dof),
+        identified=not (_at_bound(p) or _unconstrained(p, se_p)),
+        reason=_fit_caveat(p, se_p, dof),
     )
 
 
@@ -137,11 +149,15 @@ def _fit_caveat(p: float, se: float, dof: int) -> str:
     if _at_bound(p):
         # y ≈ c + a n^-p with p → 0 is c + a − a p log n: a straight line in log n, where c and a
         # trade off without limit; the data do not level off over these widths
-        return (f"exponent at its bound ({p:.3g}): no power-law curvature over these widths, "
-                "so the asymptote and exponent are not identified")
+        return (
+            f"exponent at its bound ({p:.3g}): no power-law curvature over these widths, "
+            "so the asymptote and exponent are not identified"
+        )
     if _unconstrained(p, se):
-        return (f"exponent {p:.3g} with standard error {se:.3g}: the widths do not constrain it, "
-                "so the asymptote and exponent are not identified")
+        return (
+            f"exponent {p:.3g} with standard error {se:.3g}: the widths do not constrain it, "
+            "so the asymptote and exponent are not identified"
+        )
     return "" if dof >= 1 else "exact fit: no degrees of freedom for standard errors"
 
 
@@ -209,7 +225,12 @@ def fit_power(n, y, reference: float | None = None) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             popt, pcov = curve_fit(
-                model, log_n, log_y, p0=p0, x_scale="jac", max_nfev=20000,
+                model,
+                log_n,
+                log_y,
+                p0=p0,
+                x_scale="jac",
+                max_nfev=20000,
                 bounds=([-np.inf, _EXPONENT_BOUNDS[0]], [np.inf, _EXPONENT_BOUNDS[1]]),
             )
     except (RuntimeError, ValueError) as err:
@@ -221,14 +242,20 @@ def fit_power(n, y, reference: float | None = None) -> dict:
     amp = float(np.exp(log_a + alpha * log_n0))
     grad = amp * np.array([1.0, log_n0])
     se_amp = float(np.sqrt(grad @ pcov @ grad)) if np.isfinite(se_alpha) else np.nan
-    reasons = [note] + ([] if dof >= 1 else
-                        ["exact fit: no degrees of freedom for standard errors"])
+    reasons = [note] + ([] if dof >= 1 else ["exact fit: no degrees of freedom for standard errors"])
     if _at_bound(alpha):
         # at the lower bound the gaps do not shrink with width (they grow or stay put)
-        reasons.append(f"exponent at its bound ({alpha:.3g}): the gaps do not follow a decaying power law "
-                       "over these widths")
+        reasons.append(
+            f"exponent at its bound ({alpha:.3g}): the gaps do not follow a decaying power law over these widths"
+        )
     return dict(
-        A=amp, alpha=float(alpha), A_se=se_amp, alpha_se=float(se_alpha),
-        r2=_r2(log_y, model(log_n, *popt)), n_points=int(n.size), dof=int(dof),
-        identified=not _at_bound(alpha), reason="; ".join(filter(None, reasons)),
+        A=amp,
+        alpha=float(alpha),
+        A_se=se_amp,
+        alpha_se=float(se_alpha),
+        r2=_r2(log_y, model(log_n, *popt)),
+        n_points=int(n.size),
+        dof=int(dof),
+        identified=not _at_bound(alpha),
+        reason="; ".join(filter(None, reasons)),
     )

@@ -61,13 +61,13 @@ _AMIN_SLACK = 1e-9
 # discrete helpers (paper.md §4.5)
 # ---------------------------------------------------------------------------------------------
 
+
 def second_derivative(nu, y) -> np.ndarray:
     """Three-point second derivative at the interior points i = 2..g-1 (length g-2)."""
     nu, y = np.asarray(nu, dtype=np.float64), np.asarray(y, dtype=np.float64)
     xm, x0, xp = nu[:-2], nu[1:-1], nu[2:]
     ym, y0, yp = y[:-2], y[1:-1], y[2:]
-    return 2.0 * (ym / ((xm - x0) * (xm - xp)) + y0 / ((x0 - xm) * (x0 - xp))
-                  + yp / ((xp - xm) * (xp - x0)))
+    return 2.0 * (ym / ((xm - x0) * (xm - xp)) + y0 / ((x0 - xm) * (x0 - xp)) + yp / ((xp - xm) * (xp - x0)))
 
 
 def conv_err(nu, y) -> float:
@@ -93,13 +93,15 @@ def j_proxy(phi_n, phi_max, nu, kappa, tau1: float, tau2: float) -> float:
     top_n, top_max = _top_kappa(phi_n, kappa), _top_kappa(phi_max, kappa)
     residual_n = phi_n[:, n - 1] - top_n
     residual_max = phi_max[:, -1] - top_max
-    return float(np.mean(np.abs(top_n - top_max)) + tau1 * lipschitz(nu, residual_n)
-                 + tau2 * lipschitz(nu, residual_max))
+    return float(
+        np.mean(np.abs(top_n - top_max)) + tau1 * lipschitz(nu, residual_n) + tau2 * lipschitz(nu, residual_max)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Algorithm 2
 # ---------------------------------------------------------------------------------------------
+
 
 class ProxyObjective:
     """J_proxy with the per-coordinate score over all k vectorised (O(n + g) per coordinate), the
@@ -114,7 +116,7 @@ class ProxyObjective:
         self.nu, self.g, self.n = nu, g, n
         self.gap = np.abs(phi_n - phi_max[:, :n])  # ell_1 term for every (i, k)
         # residual of every candidate k: total minus top-k (n and n_max, width-n indices)
-        self.res_n = phi_n[:, n - 1:n] - phi_n
+        self.res_n = phi_n[:, n - 1 : n] - phi_n
         self.res_max = phi_max[:, -1:] - phi_max[:, :n]
         self.dnu = np.diff(nu)
 
@@ -133,9 +135,11 @@ class ProxyObjective:
     def scores(self, kappa: np.ndarray, i: int, tau1: float, tau2: float) -> np.ndarray:
         """J_proxy(kappa with kappa_i := k; tau) for k = 1..n (index k-1)."""
         others = self.gap[np.arange(self.g), kappa - 1].sum() - self.gap[i, kappa[i] - 1]
-        return ((others + self.gap[i]) / self.g
-                + tau1 * self._lip_with_point_free(self.res_n, kappa, i)
-                + tau2 * self._lip_with_point_free(self.res_max, kappa, i))
+        return (
+            (others + self.gap[i]) / self.g
+            + tau1 * self._lip_with_point_free(self.res_n, kappa, i)
+            + tau2 * self._lip_with_point_free(self.res_max, kappa, i)
+        )
 
 
 def _minimize(proxy: ProxyObjective, tau1: float, tau2: float, max_sweeps: int) -> np.ndarray:
@@ -184,6 +188,7 @@ def minimize_proxy(phi_n, phi_max, nu, tau1: float, tau2: float, max_sweeps: int
 # Algorithm 1
 # ---------------------------------------------------------------------------------------------
 
+
 def tau_pairs(taus=DEFAULT_TAUS) -> list[tuple[float, float]]:
     """T x T sorted by tau1 + tau2, ties broken by tau1."""
     return sorted(((t1, t2) for t1 in taus for t2 in taus), key=lambda p: (p[0] + p[1], p[0]))
@@ -206,8 +211,10 @@ def _acceptance(phi_n, phi_max, nu, kappa) -> tuple[float, float]:
     n = phi_n.shape[1]
     top_n, top_max = _top_kappa(phi_n, kappa), _top_kappa(phi_max, kappa)
     e_cvx = max(conv_err(nu, top_n), conv_err(nu, top_max))
-    delta = max(abs(nu[np.argmin(top_n)] - nu[np.argmin(phi_n[:, n - 1])]),
-                abs(nu[np.argmin(top_max)] - nu[np.argmin(phi_max[:, -1])]))
+    delta = max(
+        abs(nu[np.argmin(top_n)] - nu[np.argmin(phi_n[:, n - 1])]),
+        abs(nu[np.argmin(top_max)] - nu[np.argmin(phi_max[:, -1])]),
+    )
     return e_cvx, float(delta)
 
 
@@ -217,8 +224,7 @@ def default_tolerances(nu) -> tuple[float, float]:
     return 1.0 / (nu.size - 2), float(np.median(np.diff(nu)))
 
 
-def run_algorithm1(phi_n, phi_max, nu, taus=None, eps_cvx=None, eps_amin=None,
-                   max_sweeps: int = 10_000) -> KappaResult:
+def run_algorithm1(phi_n, phi_max, nu, taus=None, eps_cvx=None, eps_amin=None, max_sweeps: int = 10_000) -> KappaResult:
     """Algorithm 1 for one width n < n_max: the first accepted tau pair's kappa, or FAIL."""
     phi_n, phi_max, nu = _as_arrays(phi_n, phi_max, nu)
     default_cvx, default_amin = default_tolerances(nu)
@@ -230,8 +236,7 @@ def run_algorithm1(phi_n, phi_max, nu, taus=None, eps_cvx=None, eps_amin=None,
         kappa = _minimize(proxy, tau1, tau2, max_sweeps)
         e_cvx, delta = _acceptance(phi_n, phi_max, nu, kappa)
         if e_cvx <= eps_cvx and delta <= eps_amin * (1 + _AMIN_SLACK):
-            return KappaResult(kappa, tau1, tau2, e_cvx, delta,
-                               j_proxy(phi_n, phi_max, nu, kappa, tau1, tau2), tried)
+            return KappaResult(kappa, tau1, tau2, e_cvx, delta, j_proxy(phi_n, phi_max, nu, kappa, tau1, tau2), tried)
     return KappaResult(None, np.nan, np.nan, np.nan, np.nan, np.nan, len(pairs))
 
 
@@ -243,6 +248,7 @@ def select_kappa(phi_n, phi_max, nu, taus=None, eps_cvx=None, eps_amin=None):
 # ---------------------------------------------------------------------------------------------
 # sweep -> kappa.nc
 # ---------------------------------------------------------------------------------------------
+
 
 def _seed_mean_phi(sweep: xr.Dataset, cfg: dict) -> xr.DataArray:
     """phi_k at the analysis step, averaged over seeds; NaN where any seed is missing/diverged."""
@@ -272,8 +278,14 @@ def _curves(phi_n: np.ndarray, phi_max: np.ndarray, kappa: np.ndarray | None, us
         rows = np.flatnonzero(usable)
         top_n[rows] = phi_n[rows, kappa[rows] - 1]
         top_max[rows] = phi_max[rows, kappa[rows] - 1]
-    return dict(phi_n=total_n, phi_max=total_max, phi_n_kappa=top_n, phi_max_kappa=top_max,
-                residual_n=total_n - top_n, residual_max=total_max - top_max)
+    return dict(
+        phi_n=total_n,
+        phi_max=total_max,
+        phi_n_kappa=top_n,
+        phi_max_kappa=top_max,
+        residual_n=total_n - top_n,
+        residual_max=total_max - top_max,
+    )
 
 
 def _analyze_width(phi_n, phi_max, nu, algo: dict) -> tuple[dict, dict]:
@@ -289,24 +301,30 @@ def _analyze_width(phi_n, phi_max, nu, algo: dict) -> tuple[dict, dict]:
         default_cvx, default_amin = default_tolerances(nu[usable])
         eps_cvx = default_cvx if algo["eps_cvx"] is None else algo["eps_cvx"]
         eps_amin = default_amin if algo["eps_amin"] is None else algo["eps_amin"]
-        res = run_algorithm1(phi_n[usable], phi_max[usable], nu[usable], algo["taus"],
-                             eps_cvx, eps_amin)
+        res = run_algorithm1(phi_n[usable], phi_max[usable], nu[usable], algo["taus"], eps_cvx, eps_amin)
     else:
         log.warning("fewer than 3 usable grid points: kappa FAIL")
         res = KappaResult(None, np.nan, np.nan, np.nan, np.nan, np.nan, 0)
     if res.kappa is not None:
         kappa_full[usable] = res.kappa
-    scalars = dict(failed=res.kappa is None, tau1=res.tau1, tau2=res.tau2, conv_err=res.conv_err,
-                   delta=res.delta, j_proxy=res.j_proxy, n_usable=int(usable.sum()),
-                   eps_cvx=float(eps_cvx), eps_amin=float(eps_amin))
+    scalars = dict(
+        failed=res.kappa is None,
+        tau1=res.tau1,
+        tau2=res.tau2,
+        conv_err=res.conv_err,
+        delta=res.delta,
+        j_proxy=res.j_proxy,
+        n_usable=int(usable.sum()),
+        eps_cvx=float(eps_cvx),
+        eps_amin=float(eps_amin),
+    )
     curves = _curves(phi_n, phi_max, kappa_full if res.kappa is not None else None, usable)
     curves["kappa"] = kappa_full
     return scalars, curves
 
 
 _KAPPA_ATTRS = {
-    "kappa": ("truncation index kappa-hat(n) (Algorithm 1); -1 = FAIL or unusable grid point",
-              "directions"),
+    "kappa": ("truncation index kappa-hat(n) (Algorithm 1); -1 = FAIL or unusable grid point", "directions"),
     "failed": ("Algorithm 1 found no acceptable tau pair (FAIL)", "1"),
     "tau1": ("accepted tau1 (weight of Lip of the width-n residual)", "1"),
     "tau2": ("accepted tau2 (weight of Lip of the n_max residual)", "1"),
@@ -335,8 +353,7 @@ def _analyze_kappa_single(sweep: xr.Dataset, cfg: dict) -> xr.Dataset:
     nu = hp_coordinate(hp, grid)
     n_max = int(widths.max())
     taus = cfg.get("taus")
-    algo = dict(taus=None if taus is None else tuple(taus), eps_cvx=cfg.get("eps_cvx"),
-                eps_amin=cfg.get("eps_amin"))
+    algo = dict(taus=None if taus is None else tuple(taus), eps_cvx=cfg.get("eps_cvx"), eps_amin=cfg.get("eps_amin"))
     phi_max = phi.sel(width=n_max).values[:, :n_max]
     per_width, per_curve = [], []
     for n in widths[widths < n_max]:
@@ -347,25 +364,29 @@ def _analyze_kappa_single(sweep: xr.Dataset, cfg: dict) -> xr.Dataset:
         per_curve.append(curves)
     small = widths[widths < n_max]
     data = {}
-    for name in ("failed", "tau1", "tau2", "conv_err", "delta", "j_proxy", "n_usable", "eps_cvx",
-                 "eps_amin"):
+    for name in ("failed", "tau1", "tau2", "conv_err", "delta", "j_proxy", "n_usable", "eps_cvx", "eps_amin"):
         data[name] = ("width", np.array([s[name] for s in per_width]))
-    for name in ("kappa", "phi_n", "phi_max", "phi_n_kappa", "phi_max_kappa", "residual_n",
-                 "residual_max"):
+    for name in ("kappa", "phi_n", "phi_max", "phi_n_kappa", "phi_max_kappa", "residual_n", "residual_max"):
         stacked = np.array([c[name] for c in per_curve]).reshape(len(small), nu.size)
         data[name] = (("width", hp), stacked)
-    ds = xr.Dataset(data, coords={"width": small.astype(np.int64), hp: grid,
-                                  "nu": (hp, nu, {"long_name": "hp coordinate",
-                                                  "units": coordinate_name(hp)})})
+    ds = xr.Dataset(
+        data,
+        coords={
+            "width": small.astype(np.int64),
+            hp: grid,
+            "nu": (hp, nu, {"long_name": "hp coordinate", "units": coordinate_name(hp)}),
+        },
+    )
     for name, (long_name, units) in _KAPPA_ATTRS.items():
-        ds[name].attrs.update(long_name=long_name,
-                              units=coordinate_name(hp) if units == "nu" else units)
+        ds[name].attrs.update(long_name=long_name, units=coordinate_name(hp) if units == "nu" else units)
     ds["width"].attrs.update(long_name="width n (< n_max)", units="1")
     step = cfg.get("analysis_step")
     ds.attrs.update(
-        hp=hp, n_max=n_max, study=sweep.attrs.get("study", ""),
+        hp=hp,
+        n_max=n_max,
+        study=sweep.attrs.get("study", ""),
         method="Algorithm 1-2 (paper App. C / spec 4.5); phi_k seed-averaged before the algorithm; "
-               "diverged grid points dropped; coordinate descent ties keep the current index",
+        "diverged grid points dropped; coordinate descent ties keep the current index",
         taus=json.dumps(list(algo["taus"] or DEFAULT_TAUS)),
         analysis_step="last" if step is None else json.dumps(step),
     )
@@ -386,8 +407,7 @@ def kappa_config(cfg: dict | None) -> dict:
     merged = {key: cfg[key] for key in KAPPA_KEYS if key in cfg}
     if cfg.get("step") is not None:  # the study's analysis step, unless the kappa block names its own
         merged["analysis_step"] = cfg["step"]
-    merged.update({key: value for key, value in dict(cfg.get("kappa") or {}).items()
-                   if key in KAPPA_KEYS})
+    merged.update({key: value for key, value in dict(cfg.get("kappa") or {}).items() if key in KAPPA_KEYS})
     return merged
 
 

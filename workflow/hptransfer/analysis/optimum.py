@@ -137,7 +137,8 @@ class Interpolant:
             on_grid = (q >= self.nu[0]) & (q <= self.nu[-1])
             both_ends_finite = self.finite[piece] & self.finite[piece + 1]
             at_finite_point = ((q == self.nu[piece]) & self.finite[piece]) | (
-                (q == self.nu[piece + 1]) & self.finite[piece + 1])
+                (q == self.nu[piece + 1]) & self.finite[piece + 1]
+            )
             ok = on_grid & (both_ends_finite | at_finite_point)
             out[ok] = self.spline(q[ok])
         out[np.isin(q, self.nu[~self.finite])] = np.inf
@@ -244,8 +245,10 @@ def find_optimum(nu, loss_mean) -> Optimum:
         log.warning("every grid point diverged: no optimum")
     elif opt.at_edge:
         log.warning(
-            "optimum at the edge of the grid (nu=%.4g, grid index %d of %d): "
-            "the true optimum may lie outside the grid", opt.nu_star, opt.index, nu.size
+            "optimum at the edge of the grid (nu=%.4g, grid index %d of %d): the true optimum may lie outside the grid",
+            opt.nu_star,
+            opt.index,
+            nu.size,
         )
     return opt
 

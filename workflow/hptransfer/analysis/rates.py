@@ -81,8 +81,17 @@ def _interval(value: float, se: float, level: float, dof: int | None) -> tuple[f
 MARGIN_ATOL = 1e-3
 
 
-def verdict(alpha, beta, alpha_se=0.0, beta_se=0.0, *, level: float = 0.9, dof: int | None = None,
-            resolution: float = 0.5, atol: float = MARGIN_ATOL) -> Verdict:
+def verdict(
+    alpha,
+    beta,
+    alpha_se=0.0,
+    beta_se=0.0,
+    *,
+    level: float = 0.9,
+    dof: int | None = None,
+    resolution: float = 0.5,
+    atol: float = MARGIN_ATOL,
+) -> Verdict:
     """Classify transfer as "fast", "weak" or "inconclusive" from alpha and beta with errors.
 
     The test is on the margin m = beta - alpha/2 with standard error sqrt(se_beta^2 + se_alpha^2/4)
@@ -100,28 +109,52 @@ def verdict(alpha, beta, alpha_se=0.0, beta_se=0.0, *, level: float = 0.9, dof: 
     se = float(np.sqrt(float(beta_se) ** 2 + float(alpha_se) ** 2 / 4))
     margin = beta - alpha / 2
     if not np.all(np.isfinite([alpha, beta, se])):
-        return Verdict("inconclusive", "alpha, beta or their standard errors are not available "
-                       f"(alpha={alpha:.3g}, beta={beta:.3g}, se={se:.3g})", margin, np.nan, np.nan)
+        return Verdict(
+            "inconclusive",
+            f"alpha, beta or their standard errors are not available (alpha={alpha:.3g}, beta={beta:.3g}, se={se:.3g})",
+            margin,
+            np.nan,
+            np.nan,
+        )
     if dof is not None and dof < 1:
-        return Verdict("inconclusive", f"too few widths for error bars (dof={dof})",
-                       margin, np.nan, np.nan)
+        return Verdict("inconclusive", f"too few widths for error bars (dof={dof})", margin, np.nan, np.nan)
     lo, hi = _interval(margin, se, level, dof)
     ci = f"beta - alpha/2 = {margin:.3f}, {100 * level:.0f}% interval [{lo:.3f}, {hi:.3f}]"
     if lo > atol:
-        return Verdict("fast", f"{ci} lies above 0: beta > alpha/2, c_n = o(a_n), fast transfer; "
-                       "tuning a proxy and transferring beats direct tuning (Theorem 2)",
-                       margin, lo, hi)
+        return Verdict(
+            "fast",
+            f"{ci} lies above 0: beta > alpha/2, c_n = o(a_n), fast transfer; "
+            "tuning a proxy and transferring beats direct tuning (Theorem 2)",
+            margin,
+            lo,
+            hi,
+        )
     if hi < -atol:
-        return Verdict("weak", f"{ci} lies below 0: beta < alpha/2, slower than the agnostic rate "
-                       "of Proposition 1 (its assumptions may be violated); not fast",
-                       margin, lo, hi)
+        return Verdict(
+            "weak",
+            f"{ci} lies below 0: beta < alpha/2, slower than the agnostic rate "
+            "of Proposition 1 (its assumptions may be violated); not fast",
+            margin,
+            lo,
+            hi,
+        )
     if (hi - lo) / 2 <= resolution * alpha / 2 or max(abs(lo), abs(hi)) <= atol:
-        return Verdict("weak", f"{ci} contains 0: beta ~ alpha/2, the agnostic rate "
-                       "b_n ~ sqrt(a_n); transfer holds but is not fast, and gives no gain over "
-                       "direct tuning",
-                       margin, lo, hi)
-    return Verdict("inconclusive", f"{ci} is too wide (half-width > {resolution:g} * alpha/2) to "
-                   "tell beta = alpha/2 from fast transfer", margin, lo, hi)
+        return Verdict(
+            "weak",
+            f"{ci} contains 0: beta ~ alpha/2, the agnostic rate "
+            "b_n ~ sqrt(a_n); transfer holds but is not fast, and gives no gain over "
+            "direct tuning",
+            margin,
+            lo,
+            hi,
+        )
+    return Verdict(
+        "inconclusive",
+        f"{ci} is too wide (half-width > {resolution:g} * alpha/2) to tell beta = alpha/2 from fast transfer",
+        margin,
+        lo,
+        hi,
+    )
 
 
 def _shifted_curve(phi_largest: Callable, shift: float, offset: float) -> Callable:
@@ -144,8 +177,16 @@ def _gap_fit(widths, values, limit, limit_se, reference) -> dict:
     return fit
 
 
-def estimate_rates(widths, nu_star, loss_star, phi_largest: Callable, infinity: str = "n_max",
-                   level: float = 0.9, nu_star_se=None, loss_star_se=None) -> dict:
+def estimate_rates(
+    widths,
+    nu_star,
+    loss_star,
+    phi_largest: Callable,
+    infinity: str = "n_max",
+    level: float = 0.9,
+    nu_star_se=None,
+    loss_star_se=None,
+) -> dict:
     """a_n, b_n, c_n and the rates alpha, beta with intervals, for one of two infinity stand-ins.
 
     ``widths``, ``nu_star``, ``loss_star`` are per-width arrays of the widths to use (callers drop
@@ -163,23 +204,24 @@ def estimate_rates(widths, nu_star, loss_star, phi_largest: Callable, infinity: 
     nu_star = np.asarray(nu_star, dtype=np.float64)
     loss_star = np.asarray(loss_star, dtype=np.float64)
     if infinity == "n_max":
-        out = _rates_against_n_max(widths, nu_star, loss_star, phi_largest, nu_star_se,
-                                   loss_star_se)
+        out = _rates_against_n_max(widths, nu_star, loss_star, phi_largest, nu_star_se, loss_star_se)
     else:
         out = _rates_against_fit(widths, nu_star, loss_star, phi_largest)
     out.update(infinity=infinity, level=level)
     for name in ("alpha", "beta"):
-        out[f"{name}_lo"], out[f"{name}_hi"] = _interval(out[name], out[f"{name}_se"], level,
-                                                         out[f"{name}_dof"])
+        out[f"{name}_lo"], out[f"{name}_hi"] = _interval(out[name], out[f"{name}_se"], level, out[f"{name}_dof"])
     dof = min(out["alpha_dof"], out["beta_dof"])
-    out["verdict"] = verdict(out["alpha"], out["beta"], out["alpha_se"], out["beta_se"],
-                             level=level, dof=dof)
+    out["verdict"] = verdict(out["alpha"], out["beta"], out["alpha_se"], out["beta_se"], level=level, dof=dof)
     return out
 
 
 def _rate_entries(name: str, fit: dict, exponent_key: str) -> dict:
-    return {name: fit[exponent_key], f"{name}_se": fit[f"{exponent_key}_se"],
-            f"{name}_dof": fit["dof"], f"{name}_reason": fit["reason"]}
+    return {
+        name: fit[exponent_key],
+        f"{name}_se": fit[f"{exponent_key}_se"],
+        f"{name}_dof": fit["dof"],
+        f"{name}_reason": fit["reason"],
+    }
 
 
 def _rates_against_n_max(widths, nu_star, loss_star, phi_largest, nu_star_se, loss_star_se):
@@ -187,23 +229,37 @@ def _rates_against_n_max(widths, nu_star, loss_star, phi_largest, nu_star_se, lo
     if not widths.size:
         nan_fit = fit_power([], [])
         empty = np.zeros(0)
-        return dict(a_n=empty, b_n=empty, c_n=empty, nu_inf=np.nan, loss_inf=np.nan,
-                    **_rate_entries("alpha", nan_fit, "alpha"),
-                    **_rate_entries("beta", nan_fit, "alpha"))
+        return dict(
+            a_n=empty,
+            b_n=empty,
+            c_n=empty,
+            nu_inf=np.nan,
+            loss_inf=np.nan,
+            **_rate_entries("alpha", nan_fit, "alpha"),
+            **_rate_entries("beta", nan_fit, "alpha"),
+        )
     largest = int(np.argmax(widths))
     n_max = float(widths[largest])
     nu_inf, loss_inf = float(nu_star[largest]), float(loss_star[largest])
     others = widths < n_max
-    a, b, c = (np.where(others, q, np.nan) for q in
-               convergent_quantities(nu_star, loss_star, phi_largest, nu_inf, loss_inf))
+    a, b, c = (
+        np.where(others, q, np.nan) for q in convergent_quantities(nu_star, loss_star, phi_largest, nu_inf, loss_inf)
+    )
 
     def reference_se(se):
         return None if se is None else float(np.asarray(se)[largest])
 
     fa = _gap_fit(widths[others], loss_star[others], loss_inf, reference_se(loss_star_se), n_max)
     fb = _gap_fit(widths[others], nu_star[others], nu_inf, reference_se(nu_star_se), n_max)
-    return dict(a_n=a, b_n=b, c_n=c, nu_inf=nu_inf, loss_inf=loss_inf,
-                **_rate_entries("alpha", fa, "alpha"), **_rate_entries("beta", fb, "alpha"))
+    return dict(
+        a_n=a,
+        b_n=b,
+        c_n=c,
+        nu_inf=nu_inf,
+        loss_inf=loss_inf,
+        **_rate_entries("alpha", fa, "alpha"),
+        **_rate_entries("beta", fb, "alpha"),
+    )
 
 
 def _rates_against_fit(widths, nu_star, loss_star, phi_largest):
@@ -212,14 +268,22 @@ def _rates_against_fit(widths, nu_star, loss_star, phi_largest):
     nu_inf, loss_inf = float(fb["D"]), float(fa["L_inf"])
     if widths.size and np.isfinite(nu_inf) and np.isfinite(loss_inf):
         largest = int(np.argmax(widths))
-        phi_inf = _shifted_curve(phi_largest, nu_star[largest] - nu_inf,
-                                 loss_inf - loss_star[largest])
+        phi_inf = _shifted_curve(phi_largest, nu_star[largest] - nu_inf, loss_inf - loss_star[largest])
     else:
+
         def phi_inf(nu):  # no limit to read
             return np.full(np.shape(nu), np.nan)
+
     a, b, c = convergent_quantities(nu_star, loss_star, phi_inf, nu_inf, loss_inf)
-    return dict(a_n=a, b_n=b, c_n=c, nu_inf=nu_inf, loss_inf=loss_inf,
-                **_rate_entries("alpha", fa, "alpha"), **_rate_entries("beta", fb, "beta"))
+    return dict(
+        a_n=a,
+        b_n=b,
+        c_n=c,
+        nu_inf=nu_inf,
+        loss_inf=loss_inf,
+        **_rate_entries("alpha", fa, "alpha"),
+        **_rate_entries("beta", fb, "beta"),
+    )
 
 
 def theorem2(alpha, beta, r: float = 2, h: int = 1, budget: float | None = None) -> dict:
@@ -247,11 +311,17 @@ def theorem2(alpha, beta, r: float = 2, h: int = 1, budget: float | None = None)
     else:
         better = "transfer" if transfer > direct else "direct"
     out = dict(
-        alpha=alpha, beta=beta, r=r, h=h,
-        direct_error_exponent=direct, transfer_error_exponent=transfer, better=better,
+        alpha=alpha,
+        beta=beta,
+        r=r,
+        h=h,
+        direct_error_exponent=direct,
+        transfer_error_exponent=transfer,
+        better=better,
         transfer_is_better=bool(better == "transfer"),
         direct_width_exponent=2 / (h * alpha + 2 * r),
-        proxy_width_exponent=1 / (h * beta + r), target_width_exponent=1 / r,
+        proxy_width_exponent=1 / (h * beta + r),
+        target_width_exponent=1 / r,
     )
     if budget is not None:
         F = float(budget)
@@ -260,7 +330,7 @@ def theorem2(alpha, beta, r: float = 2, h: int = 1, budget: float | None = None)
             direct_width=F ** out["direct_width_exponent"],
             proxy_width=F ** out["proxy_width_exponent"],
             target_width=F ** out["target_width_exponent"],
-            direct_error=F ** -direct,
+            direct_error=F**-direct,
             transfer_error=F ** (-alpha / r) + F ** (-2 * beta / (h * beta + r)),
         )
     return out

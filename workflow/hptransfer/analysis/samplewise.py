@@ -18,6 +18,7 @@ the run datasets at the reference width and seed (for the per-example components
 
 Set sizes are round(fraction · P), at least 1; ties in MCI are broken by example index.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,11 @@ SUBSETS = ("easy", "hard")
 
 def settings_of(study_cfg: dict | None) -> dict:
     """The ``samplewise`` block of a study, with defaults."""
-    return {**DEFAULTS, **{k: v for k, v in dict((study_cfg or {}).get("samplewise") or {}).items()
-                           if v is not None}}
+    return {**DEFAULTS, **{k: v for k, v in dict((study_cfg or {}).get("samplewise") or {}).items() if v is not None}}
 
 
 # ------------------------------------------------------------------------------------ selections
+
 
 def set_size(n_samples: int, fraction: float) -> int:
     return int(min(n_samples, max(1, round(fraction * n_samples))))
@@ -88,6 +89,7 @@ def reference_run(sweep: xr.Dataset, settings: dict) -> tuple[int, float, int]:
 
 # -------------------------------------------------------------------------------------- overlaps
 
+
 def overlap_matrices(mci: xr.DataArray, fraction: float, hp: str = "lr") -> xr.Dataset:
     """Mean overlap of the hardest / easiest ``fraction`` sets over seed pairs, per (hp, width, width).
 
@@ -125,20 +127,34 @@ def overlap_matrices(mci: xr.DataArray, fraction: float, hp: str = "lr") -> xr.D
     dims = (hp, "width_a", "width_b")
     coords = {hp: grid, "width_a": widths, "width_b": widths}
     what = f"{100 * fraction:g}%"
-    return xr.Dataset({
-        "overlap_hard": (dims, hard, {"long_name": f"mean overlap of the hardest {what} (highest MCI) sets "
-                                                   "over seed pairs", "units": "1"}),
-        "overlap_easy": (dims, easy, {"long_name": f"mean overlap of the easiest {what} (lowest MCI) sets "
-                                                   "over seed pairs", "units": "1"}),
-        "overlap_pairs": (dims, pairs, {"long_name": "seed pairs averaged (identical runs excluded)",
-                                        "units": "1"}),
-    }, coords=coords)
+    return xr.Dataset(
+        {
+            "overlap_hard": (
+                dims,
+                hard,
+                {"long_name": f"mean overlap of the hardest {what} (highest MCI) sets over seed pairs", "units": "1"},
+            ),
+            "overlap_easy": (
+                dims,
+                easy,
+                {"long_name": f"mean overlap of the easiest {what} (lowest MCI) sets over seed pairs", "units": "1"},
+            ),
+            "overlap_pairs": (
+                dims,
+                pairs,
+                {"long_name": "seed pairs averaged (identical runs excluded)", "units": "1"},
+            ),
+        },
+        coords=coords,
+    )
 
 
 # ---------------------------------------------------------------------------------- subset sweeps
 
-def subset_sweep(sweep: xr.Dataset, index: np.ndarray, subset: str, widths=None,
-                 fraction: float | None = None) -> xr.Dataset:
+
+def subset_sweep(
+    sweep: xr.Dataset, index: np.ndarray, subset: str, widths=None, fraction: float | None = None
+) -> xr.Dataset:
     """A sweep dataset whose metric ``final_loss_ema`` is the subset mean of the final per-example
     EMA loss (NaN for diverged runs), for :func:`~hptransfer.analysis.analyze_transfer`."""
     hp = sweep.attrs.get("hp", "lr")
@@ -146,22 +162,36 @@ def subset_sweep(sweep: xr.Dataset, index: np.ndarray, subset: str, widths=None,
     loss = part["val_loss_per_sample"].isel(sample=np.asarray(index)).mean("sample", skipna=False)
     loss = loss.where(~part["diverged"].astype(bool))
     pct = f"{100 * fraction:g}% " if fraction is not None else ""
-    ds = xr.Dataset({
-        "final_loss_ema": loss.transpose("width", hp, "seed").assign_attrs(
-            long_name=f"final EMA validation loss on the {subset} subset ({pct}of the examples, by MCI)",
-            units=part["val_loss_per_sample"].attrs.get("units", "")),
-        "diverged": part["diverged"].astype(bool),
-    })
-    ds.attrs = {"study": f"{sweep.attrs.get('study', '')} ({subset} {pct.strip()})".replace(" )", ")"),
-                "hp": hp, "metric": "final_loss_ema", "kind": sweep.attrs.get("kind", "samplewise"),
-                "subset": subset, "subset_size": int(len(index)), "config": sweep.attrs.get("config", "{}")}
+    ds = xr.Dataset(
+        {
+            "final_loss_ema": loss.transpose("width", hp, "seed").assign_attrs(
+                long_name=f"final EMA validation loss on the {subset} subset ({pct}of the examples, by MCI)",
+                units=part["val_loss_per_sample"].attrs.get("units", ""),
+            ),
+            "diverged": part["diverged"].astype(bool),
+        }
+    )
+    ds.attrs = {
+        "study": f"{sweep.attrs.get('study', '')} ({subset} {pct.strip()})".replace(" )", ")"),
+        "hp": hp,
+        "metric": "final_loss_ema",
+        "kind": sweep.attrs.get("kind", "samplewise"),
+        "subset": subset,
+        "subset_size": int(len(index)),
+        "config": sweep.attrs.get("config", "{}"),
+    }
     return ds
 
 
 # ------------------------------------------------------------------------------------ the analysis
 
-def analyze_samplewise(sweep: xr.Dataset, reference: xr.Dataset, settings: dict | None = None,
-                       images: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, xr.Dataset]:
+
+def analyze_samplewise(
+    sweep: xr.Dataset,
+    reference: xr.Dataset,
+    settings: dict | None = None,
+    images: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> dict[str, xr.Dataset]:
     """samplewise.nc, sweep_easy.nc and sweep_hard.nc of a sample-wise study.
 
     ``reference``: the run dataset of the reference run (see :func:`reference_run`); ``images``: a
@@ -175,8 +205,9 @@ def analyze_samplewise(sweep: xr.Dataset, reference: xr.Dataset, settings: dict 
         if name not in reference:
             raise ValueError(f"the reference run has no {name!r}: was the decomposition enabled?")
     if bool(reference["diverged"]):
-        raise ValueError(f"the reference run (width {width}, {hp} {lr:g}, seed {seed}) diverged; "
-                         "choose samplewise.reference_lr")
+        raise ValueError(
+            f"the reference run (width {width}, {hp} {lr:g}, seed {seed}) diverged; choose samplewise.reference_lr"
+        )
     mci_ref = reference["mci"].values
     P = mci_ref.size
     easy = extreme_indices(mci_ref, settings["easy_fraction"], "low")
@@ -191,39 +222,67 @@ def analyze_samplewise(sweep: xr.Dataset, reference: xr.Dataset, settings: dict 
     psi = reference["psi"].values[:, :n_comp]
 
     data = {
-        "mci_reference": ("sample", mci_ref, {"long_name": "mean component index of the reference run",
-                                              "units": "1"}),
-        "mci_mean": (("width", hp, "seed"), sweep["mci"].mean("sample").transpose("width", hp, "seed").values,
-                     {"long_name": "mean MCI over the validation examples per run", "units": "1"}),
+        "mci_reference": ("sample", mci_ref, {"long_name": "mean component index of the reference run", "units": "1"}),
+        "mci_mean": (
+            ("width", hp, "seed"),
+            sweep["mci"].mean("sample").transpose("width", hp, "seed").values,
+            {"long_name": "mean MCI over the validation examples per run", "units": "1"},
+        ),
         "val_label": ("sample", reference["val_label"].values, {"long_name": "class label"}),
-        "easy": ("sample", np.isin(np.arange(P), easy),
-                 {"long_name": f"easy subset: lowest {100 * settings['easy_fraction']:g}% reference MCI"}),
-        "hard": ("sample", np.isin(np.arange(P), hard),
-                 {"long_name": f"hard subset: highest {100 * settings['hard_fraction']:g}% reference MCI"}),
+        "easy": (
+            "sample",
+            np.isin(np.arange(P), easy),
+            {"long_name": f"easy subset: lowest {100 * settings['easy_fraction']:g}% reference MCI"},
+        ),
+        "hard": (
+            "sample",
+            np.isin(np.arange(P), hard),
+            {"long_name": f"hard subset: highest {100 * settings['hard_fraction']:g}% reference MCI"},
+        ),
         "example_index": (("side", "rank"), chosen, {"long_name": "validation example (sample index)"}),
         "example_mci": (("side", "rank"), mci_ref[chosen], {"long_name": "MCI of the example", "units": "1"}),
         "example_label": (("side", "rank"), reference["val_label"].values[chosen], {"long_name": "class label"}),
-        "example_psi": (("side", "rank", "component"), psi[chosen],
-                        {"long_name": "per-example component psi_ij of the reference run",
-                         "units": reference["psi"].attrs.get("units", "")}),
+        "example_psi": (
+            ("side", "rank", "component"),
+            psi[chosen],
+            {
+                "long_name": "per-example component psi_ij of the reference run",
+                "units": reference["psi"].attrs.get("units", ""),
+            },
+        ),
     }
-    coords = {"sample": np.arange(P, dtype=np.int64), "width": sweep["width"].values, hp: sweep[hp].values,
-              "seed": sweep["seed"].values, "side": ["lowest", "highest"], "rank": np.arange(1, n_ex + 1),
-              "component": np.arange(1, n_comp + 1, dtype=np.int64)}
+    coords = {
+        "sample": np.arange(P, dtype=np.int64),
+        "width": sweep["width"].values,
+        hp: sweep[hp].values,
+        "seed": sweep["seed"].values,
+        "side": ["lowest", "highest"],
+        "rank": np.arange(1, n_ex + 1),
+        "component": np.arange(1, n_comp + 1, dtype=np.int64),
+    }
     if images is not None:
         pix = np.asarray(images(chosen.ravel()), dtype=np.float32)
-        data["example_image"] = (("side", "rank", "y", "x", "channel"), pix.reshape(*chosen.shape, *pix.shape[1:]),
-                                 {"long_name": "validation image in pixel space [0, 1]"})
+        data["example_image"] = (
+            ("side", "rank", "y", "x", "channel"),
+            pix.reshape(*chosen.shape, *pix.shape[1:]),
+            {"long_name": "validation image in pixel space [0, 1]"},
+        )
     ds = xr.Dataset(data, coords=coords).merge(overlaps)
     ds.attrs = {
-        "study": sweep.attrs.get("study", ""), "hp": hp, "reference_width": width, "reference_lr": lr,
-        "reference_seed": seed, "n_samples": P, "n_components": int(reference.sizes["component"]),
-        "easy_size": int(easy.size), "hard_size": int(hard.size),
+        "study": sweep.attrs.get("study", ""),
+        "hp": hp,
+        "reference_width": width,
+        "reference_lr": lr,
+        "reference_seed": seed,
+        "n_samples": P,
+        "n_components": int(reference.sizes["component"]),
+        "easy_size": int(easy.size),
+        "hard_size": int(hard.size),
         "overlap_size": set_size(P, settings["overlap_fraction"]),
         "mci_mean_reference": float(np.nanmean(mci_ref)),
         "settings": json.dumps(settings, sort_keys=True, default=float),
         "method": "MCI over the stored components (j <= min(width, max_components)); overlap = "
-                  "|S1 & S2| / (fraction * P) averaged over seed pairs, identical runs excluded",
+        "|S1 & S2| / (fraction * P) averaged over seed pairs, identical runs excluded",
     }
     log.info("reference run n=%d %s=%g seed %d: mean MCI %.3f", width, hp, lr, seed, ds.attrs["mci_mean_reference"])
     widths = settings["subset_widths"]

@@ -12,11 +12,11 @@ __all__ = ["rates_block", "render_summary", "theorem2_significance"]
 
 _MEANING = {
     "fast": "the optimal hyperparameter converges faster than the loss (beta > alpha/2): tuning a "
-            "small proxy and transferring beats tuning at the target width (Theorem 2).",
+    "small proxy and transferring beats tuning at the target width (Theorem 2).",
     "weak": "the optimal hyperparameter converges at (or below) the agnostic rate beta = alpha/2: "
-            "transfer holds but gives no asymptotic gain over direct tuning.",
+    "transfer holds but gives no asymptotic gain over direct tuning.",
     "inconclusive": "the widths/seeds available do not pin beta - alpha/2 down well enough to "
-                    "decide; more widths, seeds or a finer grid are needed.",
+    "decide; more widths, seeds or a finer grid are needed.",
 }
 
 
@@ -27,9 +27,11 @@ def _scalar(ds: xr.Dataset, name: str):
 
 def _optimum_table(t: xr.Dataset) -> list[str]:
     hp, level = t.attrs.get("hp", "hp"), float(t.attrs.get("interval_level", 0.9))
-    lines = [f"| width | {hp}* | {100 * level:g}% CI of {hp}* | nu* | loss* | {100 * level:g}% CI "
-             "of loss* | transferred loss | note |",
-             "|---:|---:|---|---:|---:|---|---:|---|"]
+    lines = [
+        f"| width | {hp}* | {100 * level:g}% CI of {hp}* | nu* | loss* | {100 * level:g}% CI "
+        "of loss* | transferred loss | note |",
+        "|---:|---:|---|---:|---:|---|---:|---|",
+    ]
     for w in t["width"].values:
         row = t.sel(width=w)
         note = "edge optimum (excluded from fits)" if bool(row["at_edge"]) else ""
@@ -38,7 +40,8 @@ def _optimum_table(t: xr.Dataset) -> list[str]:
             f"{_num(row['hp_star_hi'])}] | {_num(row['nu_star'], '.3f')} "
             f"| {_num(row['loss_star'])} "
             f"| [{_num(row['loss_star_lo'])}, {_num(row['loss_star_hi'])}] "
-            f"| {_num(row['loss_transferred'])} | {note} |")
+            f"| {_num(row['loss_transferred'])} | {note} |"
+        )
     return lines
 
 
@@ -89,15 +92,16 @@ def theorem2_significance(t: xr.Dataset, ci: str) -> str:
 def _kappa_table(k: xr.Dataset) -> list[str]:
     hp = k.attrs.get("hp", "hp")
     grid = k[hp].values
-    lines = [f"kappa-hat(n) per {hp} (n_max = {k.attrs.get('n_max')} stands in for infinity; "
-             "-1 = FAIL or unusable point):", "",
-             "| width | " + " | ".join(f"{g:.4g}" for g in grid) + " | tau1, tau2 |",
-             "|---:|" + "---:|" * len(grid) + "---|"]
+    lines = [
+        f"kappa-hat(n) per {hp} (n_max = {k.attrs.get('n_max')} stands in for infinity; -1 = FAIL or unusable point):",
+        "",
+        "| width | " + " | ".join(f"{g:.4g}" for g in grid) + " | tau1, tau2 |",
+        "|---:|" + "---:|" * len(grid) + "---|",
+    ]
     for w in k["width"].values:
         row = k.sel(width=w)
         taus = "FAIL" if bool(row["failed"]) else f"{_num(row['tau1'])}, {_num(row['tau2'])}"
-        lines.append(f"| {int(w)} | " + " | ".join(str(int(x)) for x in row["kappa"].values)
-                     + f" | {taus} |")
+        lines.append(f"| {int(w)} | " + " | ".join(str(int(x)) for x in row["kappa"].values) + f" | {taus} |")
     return lines
 
 
@@ -115,11 +119,15 @@ def _render_one(t: xr.Dataset, k: xr.Dataset | None) -> list[str]:
 def render_summary(transfer: xr.Dataset, kappa: xr.Dataset | None = None) -> str:
     """Short markdown report: optimum per width with CIs, alpha, beta, verdict, kappa-hat table."""
     study = transfer.attrs.get("study", "")
-    lines = [f"# Hyperparameter transfer summary{': ' + study if study else ''}", "",
-             f"Swept `{transfer.attrs.get('hp')}` (coordinate {transfer.attrs.get('coordinate')}); "
-             f"metric `{transfer.attrs.get('metric')}`; "
-             f"optimum: {transfer.attrs.get('interpolant')}; "
-             f"intervals: {transfer.attrs.get('bootstrap_method')}.", ""]
+    lines = [
+        f"# Hyperparameter transfer summary{': ' + study if study else ''}",
+        "",
+        f"Swept `{transfer.attrs.get('hp')}` (coordinate {transfer.attrs.get('coordinate')}); "
+        f"metric `{transfer.attrs.get('metric')}`; "
+        f"optimum: {transfer.attrs.get('interpolant')}; "
+        f"intervals: {transfer.attrs.get('bootstrap_method')}.",
+        "",
+    ]
     if "param" in transfer.dims:
         for p in transfer["param"].values:
             part_k = kappa.sel(param=p) if kappa is not None and "param" in kappa.dims else kappa

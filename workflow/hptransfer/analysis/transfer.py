@@ -37,15 +37,16 @@ __all__ = ["DEFAULTS", "analyze_transfer", "resolve_config"]
 log = logging.getLogger(__name__)
 
 DEFAULTS = defaults.TRANSFER_ANALYSIS
-INTERPOLANT = ("not-a-knot cubic spline in nu through the finite seed means; optimum = its "
-               "minimiser on the bracket of the discrete argmin; diverged (NaN) runs count as +inf")
+INTERPOLANT = (
+    "not-a-knot cubic spline in nu through the finite seed means; optimum = its "
+    "minimiser on the bracket of the discrete argmin; diverged (NaN) runs count as +inf"
+)
 
 
 def resolve_config(cfg: dict | None) -> dict:
     """cfg merged over :data:`DEFAULTS` (one level deep for the nested blocks), validated."""
     cfg = dict(cfg or {})
-    out = {key: (dict(value) if isinstance(value, dict) else value)
-           for key, value in DEFAULTS.items()}
+    out = {key: (dict(value) if isinstance(value, dict) else value) for key, value in DEFAULTS.items()}
     for key, value in cfg.items():
         if isinstance(out.get(key), dict) and isinstance(value, dict):
             out[key].update(value)
@@ -73,8 +74,7 @@ def _optima_per_width(widths, nu, losses: np.ndarray, boot: dict) -> dict:
             # one generator per width, seeded by (seed, width): results do not depend on which
             # other widths are in the sweep
             rng = np.random.default_rng([int(boot["seed"]), int(width)])
-            intervals.append(bootstrap_optimum(nu, losses[w], int(boot["n"]), rng,
-                                               float(boot["level"])))
+            intervals.append(bootstrap_optimum(nu, losses[w], int(boot["n"]), rng, float(boot["level"])))
         else:
             intervals.append((np.nan,) * 4)  # one seed: resampling seeds says nothing
     ci = np.array(intervals, dtype=np.float64).reshape(len(widths), 4)
@@ -83,7 +83,10 @@ def _optima_per_width(widths, nu, losses: np.ndarray, boot: dict) -> dict:
         loss_star=np.array([o.loss_star for o in optima]),
         at_edge=np.array([o.at_edge for o in optima], dtype=bool),
         index=np.array([o.index for o in optima], dtype=np.int64),
-        nu_lo=ci[:, 0], nu_hi=ci[:, 1], loss_lo=ci[:, 2], loss_hi=ci[:, 3],
+        nu_lo=ci[:, 0],
+        nu_hi=ci[:, 1],
+        loss_lo=ci[:, 2],
+        loss_hi=ci[:, 3],
     )
 
 
@@ -99,15 +102,25 @@ def _rates(widths, opt: dict, reliable, interpolants, cfg: dict, level: float) -
     if reliable.any():
         phi_largest = interpolants[int(np.flatnonzero(reliable)[np.argmax(widths[reliable])])]
     else:
+
         def phi_largest(q):  # no reliable width: nothing to read
             return np.full(np.shape(q), np.nan)
+
     # standard error from the percentile interval (half-width over the normal quantile): lets the
     # rates account for the noise of the n_max optimum that every gap shares
     z = float(stats.norm.ppf((1 + level) / 2))
     nu_se = (opt["nu_hi"] - opt["nu_lo"]) / (2 * z)
     loss_se = (opt["loss_hi"] - opt["loss_lo"]) / (2 * z)
-    return estimate_rates(widths[reliable], opt["nu_star"][reliable], opt["loss_star"][reliable],
-                          phi_largest, cfg["infinity"], level, nu_se[reliable], loss_se[reliable])
+    return estimate_rates(
+        widths[reliable],
+        opt["nu_star"][reliable],
+        opt["loss_star"][reliable],
+        phi_largest,
+        cfg["infinity"],
+        level,
+        nu_se[reliable],
+        loss_se[reliable],
+    )
 
 
 def _optimum_vars(hp, metric, means, losses, opt, level) -> dict:
@@ -116,11 +129,9 @@ def _optimum_vars(hp, metric, means, losses, opt, level) -> dict:
     with np.errstate(invalid="ignore"):
         loss_mean = np.where(np.isfinite(means), means, np.nan)
     return {
-        "loss_mean": _var(H, loss_mean, f"seed mean of {metric} (NaN if any seed diverged)",
-                          "loss"),
+        "loss_mean": _var(H, loss_mean, f"seed mean of {metric} (NaN if any seed diverged)", "loss"),
         "n_diverged": _var(H, (~np.isfinite(losses)).sum(axis=-1), "number of diverged seeds", "1"),
-        "nu_star": _var(W, opt["nu_star"], "optimal hp coordinate nu*(n) (spline minimiser)",
-                        nu_units),
+        "nu_star": _var(W, opt["nu_star"], "optimal hp coordinate nu*(n) (spline minimiser)", nu_units),
         "hp_star": _var(W, hp_value(hp, opt["nu_star"]), f"optimal {hp}", hp),
         "loss_star": _var(W, opt["loss_star"], "optimal loss phi*_n (spline minimum)", "loss"),
         "nu_star_lo": _var(W, opt["nu_lo"], f"lower {boot} nu*(n)", nu_units),
@@ -130,20 +141,22 @@ def _optimum_vars(hp, metric, means, losses, opt, level) -> dict:
         "loss_star_lo": _var(W, opt["loss_lo"], f"lower {boot} phi*_n", "loss"),
         "loss_star_hi": _var(W, opt["loss_hi"], f"upper {boot} phi*_n", "loss"),
         "at_edge": _var(W, opt["at_edge"], "discrete optimum at the first/last grid point", "1"),
-        "next_to_diverged": _var(W, _next_to_diverged(means, opt["index"]),
-                                 "discrete optimum next to a diverged grid point "
-                                 "(nu* searched on its finite side)", "1"),
-        "grid_index": _var(W, opt["index"], "grid index of the discrete argmin (-1: all diverged)",
-                           "1"),
+        "next_to_diverged": _var(
+            W,
+            _next_to_diverged(means, opt["index"]),
+            "discrete optimum next to a diverged grid point (nu* searched on its finite side)",
+            "1",
+        ),
+        "grid_index": _var(W, opt["index"], "grid index of the discrete argmin (-1: all diverged)", "1"),
     }
 
 
 def _transfer_vars(hp, ref_width, nu_ref, loss_transferred) -> dict:
     return {
-        "loss_transferred": _var(("width",), loss_transferred,
-                                 f"loss at the transferred nu*({ref_width}) (spline)", "loss"),
-        "nu_transferred": _var((), nu_ref, f"transferred hp coordinate nu*({ref_width})",
-                               coordinate_name(hp)),
+        "loss_transferred": _var(
+            ("width",), loss_transferred, f"loss at the transferred nu*({ref_width}) (spline)", "loss"
+        ),
+        "nu_transferred": _var((), nu_ref, f"transferred hp coordinate nu*({ref_width})", coordinate_name(hp)),
         "hp_transferred": _var((), hp_value(hp, nu_ref), f"transferred {hp}", hp),
     }
 
@@ -153,27 +166,51 @@ def _fit_vars(prefix: str, fit: dict, params: dict[str, tuple[str, str]]) -> dic
     out = {}
     for name, (long_name, units) in params.items():
         out[f"{prefix}_{name}"] = _var((), fit[name], long_name, units)
-        out[f"{prefix}_{name}_se"] = _var((), fit[f"{name}_se"], f"standard error of {long_name}",
-                                          units)
+        out[f"{prefix}_{name}_se"] = _var((), fit[f"{name}_se"], f"standard error of {long_name}", units)
     out[f"{prefix}_r2"] = _var((), fit["r2"], f"R^2 of the {prefix} fit", "1")
     out[f"{prefix}_n_points"] = _var((), fit["n_points"], f"widths used by the {prefix} fit", "1")
-    out[f"{prefix}_identified"] = _var((), fit["identified"], f"the {prefix} fit converged with its "
-                                       "exponent off the bounds (else its parameters mean little)", "1")
+    out[f"{prefix}_identified"] = _var(
+        (),
+        fit["identified"],
+        f"the {prefix} fit converged with its exponent off the bounds (else its parameters mean little)",
+        "1",
+    )
     return out
 
 
 def _scaling_vars(hp, ref_width, fit_opt, fit_tr, lr_law) -> dict:
     nu_units, law = coordinate_name(hp), "nu*(n) = -B n^-beta + D"
-    out = _fit_vars("fit_opt", fit_opt, {"L_inf": ("L_inf along nu*(n)", "loss"),
-                                         "A": ("A along nu*(n)", "loss"),
-                                         "alpha": ("exponent along nu*(n)", "1")})
-    out.update(_fit_vars("fit_transfer", fit_tr, {
-        "L_inf": (f"L_inf along nu*({ref_width})", "loss"),
-        "A": (f"A along nu*({ref_width})", "loss"),
-        "alpha": (f"exponent along nu*({ref_width})", "1")}))
-    out.update(_fit_vars("lr_law", lr_law, {"B": (f"B of {law}", nu_units),
-                                            "beta": (f"beta of {law}", "1"),
-                                            "D": (f"D = nu*(inf) of {law}", nu_units)}))
+    out = _fit_vars(
+        "fit_opt",
+        fit_opt,
+        {
+            "L_inf": ("L_inf along nu*(n)", "loss"),
+            "A": ("A along nu*(n)", "loss"),
+            "alpha": ("exponent along nu*(n)", "1"),
+        },
+    )
+    out.update(
+        _fit_vars(
+            "fit_transfer",
+            fit_tr,
+            {
+                "L_inf": (f"L_inf along nu*({ref_width})", "loss"),
+                "A": (f"A along nu*({ref_width})", "loss"),
+                "alpha": (f"exponent along nu*({ref_width})", "1"),
+            },
+        )
+    )
+    out.update(
+        _fit_vars(
+            "lr_law",
+            lr_law,
+            {
+                "B": (f"B of {law}", nu_units),
+                "beta": (f"beta of {law}", "1"),
+                "D": (f"D = nu*(inf) of {law}", nu_units),
+            },
+        )
+    )
     return out
 
 
@@ -189,39 +226,42 @@ def _rate_vars(hp, rates, reliable, infinity, level) -> dict:
         "used_in_fit": _var(W, reliable, "width used for the fits along nu*(n) and the rates", "1"),
         "a_n": _var(W, per_width(rates["a_n"]), "loss gap a_n = |phi*_n - phi*_inf|", "loss"),
         "b_n": _var(W, per_width(rates["b_n"]), "hp gap b_n = |nu*(n) - nu*(inf)|", nu_units),
-        "c_n": _var(W, per_width(rates["c_n"]), "transfer gap c_n = |phi_inf(nu*(n)) - phi*_inf|",
-                    "loss"),
+        "c_n": _var(W, per_width(rates["c_n"]), "transfer gap c_n = |phi_inf(nu*(n)) - phi*_inf|", "loss"),
         "nu_inf": _var((), rates["nu_inf"], f"nu*(inf) stand-in ({infinity})", nu_units),
         "loss_inf": _var((), rates["loss_inf"], f"phi*_inf stand-in ({infinity})", "loss"),
     }
-    for name, what in (("alpha", "loss rate alpha (a_n ~ n^-alpha)"),
-                       ("beta", "hp rate beta (b_n ~ n^-beta)")):
+    for name, what in (("alpha", "loss rate alpha (a_n ~ n^-alpha)"), ("beta", "hp rate beta (b_n ~ n^-beta)")):
         out[name] = _var((), rates[name], what, "1")
         out[f"{name}_se"] = _var((), rates[f"{name}_se"], f"standard error of {name}", "1")
         out[f"{name}_lo"] = _var((), rates[f"{name}_lo"], f"lower {pct} bound of {name} (t)", "1")
         out[f"{name}_hi"] = _var((), rates[f"{name}_hi"], f"upper {pct} bound of {name} (t)", "1")
     v = rates["verdict"]
-    out.update({
-        "verdict": _var((), v.label, "transfer verdict: fast | weak | inconclusive", ""),
-        "verdict_explanation": _var((), v.explanation, "why the verdict", ""),
-        "margin": _var((), v.margin, "beta - alpha/2", "1"),
-        "margin_lo": _var((), v.margin_lo, f"lower {pct} bound of beta - alpha/2", "1"),
-        "margin_hi": _var((), v.margin_hi, f"upper {pct} bound of beta - alpha/2", "1"),
-    })
+    out.update(
+        {
+            "verdict": _var((), v.label, "transfer verdict: fast | weak | inconclusive", ""),
+            "verdict_explanation": _var((), v.explanation, "why the verdict", ""),
+            "margin": _var((), v.margin, "beta - alpha/2", "1"),
+            "margin_lo": _var((), v.margin_lo, f"lower {pct} bound of beta - alpha/2", "1"),
+            "margin_hi": _var((), v.margin_hi, f"upper {pct} bound of beta - alpha/2", "1"),
+        }
+    )
     return out
 
 
 def _theorem2_vars(thm: dict) -> dict:
     return {
-        "thm2_direct_exponent": _var((), thm["direct_error_exponent"],
-                                     "Theorem 2: direct-tuning error ~ F^-x, "
-                                     "x = 2 alpha/(h alpha + 2r)", "1"),
-        "thm2_transfer_exponent": _var((), thm["transfer_error_exponent"],
-                                       "Theorem 2: transfer error ~ F^-x, "
-                                       "x = min(alpha/r, 2 beta/(h beta + r))", "1"),
-        "thm2_better": _var((), thm["better"],
-                            "Theorem 2: better strategy (transfer | direct | tie | undetermined)",
-                            ""),
+        "thm2_direct_exponent": _var(
+            (), thm["direct_error_exponent"], "Theorem 2: direct-tuning error ~ F^-x, x = 2 alpha/(h alpha + 2r)", "1"
+        ),
+        "thm2_transfer_exponent": _var(
+            (),
+            thm["transfer_error_exponent"],
+            "Theorem 2: transfer error ~ F^-x, x = min(alpha/r, 2 beta/(h beta + r))",
+            "1",
+        ),
+        "thm2_better": _var(
+            (), thm["better"], "Theorem 2: better strategy (transfer | direct | tie | undetermined)", ""
+        ),
     }
 
 
@@ -261,11 +301,18 @@ def _analyze_transfer_single(sweep: xr.Dataset, cfg: dict) -> xr.Dataset:
         **_scaling_vars(hp, ref_width, fit_opt, fit_tr, lr_law),
         **_rate_vars(hp, rates, reliable, cfg["infinity"], level),
         **_theorem2_vars(thm),
-        **_fit_notes({"fit_opt": fit_opt, "fit_transfer": fit_tr, "lr_law": lr_law,
-                      "alpha": {"reason": rates["alpha_reason"]},
-                      "beta": {"reason": rates["beta_reason"]}}),
-        "loss_curve": _var(("width", "nu_fine"), [f(nu_fine) for f in interpolants],
-                           "spline interpolant of the seed-mean loss", "loss"),
+        **_fit_notes(
+            {
+                "fit_opt": fit_opt,
+                "fit_transfer": fit_tr,
+                "lr_law": lr_law,
+                "alpha": {"reason": rates["alpha_reason"]},
+                "beta": {"reason": rates["beta_reason"]},
+            }
+        ),
+        "loss_curve": _var(
+            ("width", "nu_fine"), [f(nu_fine) for f in interpolants], "spline interpolant of the seed-mean loss", "loss"
+        ),
     }
     nu_units = coordinate_name(hp)
     coords = {
@@ -277,15 +324,23 @@ def _analyze_transfer_single(sweep: xr.Dataset, cfg: dict) -> xr.Dataset:
     ds = xr.Dataset(variables, coords=coords)
     _log_edges(widths, opt["at_edge"], hp)
     ds.attrs.update(
-        study=sweep.attrs.get("study", ""), hp=hp, metric=metric, coordinate=nu_units,
+        study=sweep.attrs.get("study", ""),
+        hp=hp,
+        metric=metric,
+        coordinate=nu_units,
         analysis_step=sweep.attrs.get("analysis_step", "last"),
-        interpolant=INTERPOLANT, bootstrap=json.dumps(cfg["bootstrap"], sort_keys=True),
+        interpolant=INTERPOLANT,
+        bootstrap=json.dumps(cfg["bootstrap"], sort_keys=True),
         bootstrap_method="percentile bootstrap over seeds (resampled with replacement)",
-        interval_level=level, infinity=cfg["infinity"], reference_width=ref_width,
-        rate_fits=("infinity=n_max: a_n, b_n fitted as A (n^-x - n_max^-x) in log space, the "
-                   "n_max optimum's bootstrap error propagated by refitting; "
-                   "infinity=fit: alpha from L(n) = L_inf + A n^-alpha, beta from "
-                   "nu*(n) = -B n^-beta + D; intervals: Student t on the fit standard errors"),
+        interval_level=level,
+        infinity=cfg["infinity"],
+        reference_width=ref_width,
+        rate_fits=(
+            "infinity=n_max: a_n, b_n fitted as A (n^-x - n_max^-x) in log space, the "
+            "n_max optimum's bootstrap error propagated by refitting; "
+            "infinity=fit: alpha from L(n) = L_inf + A n^-alpha, beta from "
+            "nu*(n) = -B n^-beta + D; intervals: Student t on the fit standard errors"
+        ),
         edge_policy="widths with an edge optimum are excluded from fits along nu*(n) and rates",
         theorem2=json.dumps(cfg["theorem2"], sort_keys=True),
     )

@@ -1,11 +1,15 @@
 """Cross-references the schema cannot express, shared by the kinds of study that need them. Each
 returns one message line per problem (empty: fine), naming the key."""
+
 from __future__ import annotations
 
 
 def table_problems(cfg: dict, where: str, names: list[str]) -> list[str]:
-    return [f"  {where}: unknown table {p!r} (defined: {', '.join(cfg['parametrizations'])})"
-            for p in names if p not in cfg["parametrizations"]]
+    return [
+        f"  {where}: unknown table {p!r} (defined: {', '.join(cfg['parametrizations'])})"
+        for p in names
+        if p not in cfg["parametrizations"]
+    ]
 
 
 def width_problems(where: str, widths: list[int], model: dict) -> list[str]:
@@ -14,8 +18,10 @@ def width_problems(where: str, widths: list[int], model: dict) -> list[str]:
         if w % model["heads"]:
             problems.append(f"  {where}[{i}]: width {w} is not divisible by model.heads = {model['heads']}")
         elif (w // model["heads"]) % 2:
-            problems.append(f"  {where}[{i}]: width {w} gives an odd head dimension "
-                            f"{w // model['heads']} (rotary embeddings need it even)")
+            problems.append(
+                f"  {where}[{i}]: width {w} gives an odd head dimension "
+                f"{w // model['heads']} (rotary embeddings need it even)"
+            )
     return problems
 
 
@@ -23,18 +29,21 @@ def analysis_step_problems(where: str, study: dict) -> list[str]:
     """A step the analysis reads must be one the runs record: the end of training or one of
     ``decomposition.analysis_steps``."""
     end, recorded = study["training"]["steps"], set(study["decomposition"]["analysis_steps"])
-    named = {"analysis.step": study["analysis"].get("step"),
-             "analysis.kappa.analysis_step": study["analysis"].get("kappa", {}).get("analysis_step")}
+    named = {
+        "analysis.step": study["analysis"].get("step"),
+        "analysis.kappa.analysis_step": study["analysis"].get("kappa", {}).get("analysis_step"),
+    }
     problems = []
     for key, step in named.items():
         if step is None or step == end:
             continue
         if step > end:
-            problems.append(f"  {where}.{key}: step {step} is after the end of training "
-                            f"(training.steps = {end})")
+            problems.append(f"  {where}.{key}: step {step} is after the end of training (training.steps = {end})")
         elif step not in recorded:
-            problems.append(f"  {where}.{key}: step {step} is not recorded by the runs; add it to "
-                            f"{where}.decomposition.analysis_steps")
+            problems.append(
+                f"  {where}.{key}: step {step} is not recorded by the runs; add it to "
+                f"{where}.decomposition.analysis_steps"
+            )
     return problems
 
 
@@ -43,5 +52,7 @@ def no_intermediate_steps(cfg: dict, where: str, study: dict) -> list[str]:
     where it has no other)."""
     if study.get("analysis", {}).get("step") is None:
         return []
-    return [f"  {where}.analysis.step: only language-model studies record the loss at "
-            f"intermediate steps (this study is of kind {study['kind']!r})"]
+    return [
+        f"  {where}.analysis.step: only language-model studies record the loss at "
+        f"intermediate steps (this study is of kind {study['kind']!r})"
+    ]

@@ -5,6 +5,7 @@ Plain data, importable without numpy or torch (Snakemake reads the config on a c
 registry, :mod:`hptransfer.studies`) under the user's blocks; the engine, the analyses and the
 synthetic generators read the rest from here when they are called directly.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,8 +16,12 @@ from typing import Any
 DEVICE = "auto"
 THREADS: dict[str, int] = {"train": 1, "analysis": 1}
 # Cluster resources of a training job: memory and time grow with width (see rules/common.smk).
-SLURM: dict[str, Any] = {"train_runtime_min_per_kwidth": 30, "train_mem_mb_base": 2000,
-                         "train_mem_mb_per_kwidth": 4000, "train_gpus": 1}
+SLURM: dict[str, Any] = {
+    "train_runtime_min_per_kwidth": 30,
+    "train_mem_mb_base": 2000,
+    "train_mem_mb_per_kwidth": 4000,
+    "train_gpus": 1,
+}
 CORPORA: dict[str, dict[str, Any]] = {
     "shakespeare": {"vocab_size": 1024, "val_works": ["hamlet", "tempest"]},
     "wikitext103": {"vocab_size": 8192},
@@ -28,13 +33,20 @@ CORPORA: dict[str, dict[str, Any]] = {
 # Momentum when the config leaves it unset: SGD as in the CIFAR study, Muon β and Dion μ of §5.2–5.3.
 MOMENTUM: dict[str, float] = {"sgd": 0.9, "muon": 0.95, "dion": 0.95}
 OPTIMIZER: dict[str, Any] = {
-    "name": "adam", "lr": 0.004, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
-    "momentum": None, "ns_steps": 5, "rank_rule": "bounded", "adam_lr": 0.004, "grad_clip": None,
+    "name": "adam",
+    "lr": 0.004,
+    "betas": [0.9, 0.999],
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+    "momentum": None,
+    "ns_steps": 5,
+    "rank_rule": "bounded",
+    "adam_lr": 0.004,
+    "grad_clip": None,
 }
 SCHEDULE: dict[str, Any] = {"kind": "wsd", "warmup": 0.04, "cooldown": 0.2}
 # The EMA window and subsampling schedules of paper §4.1.
-EMA: dict[str, Any] = {"window_start": 50, "window_end": 2000, "ramp_steps": 2000, "tau_start": 2,
-                       "tau_end": 10}
+EMA: dict[str, Any] = {"window_start": 50, "window_end": 2000, "ramp_steps": 2000, "tau_start": 2, "tau_end": 10}
 
 # ------------------------------------------------------------------------------------ analysis
 
@@ -51,8 +63,14 @@ KAPPA_TAUS: tuple[float, ...] = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0
 # The sample-wise analysis (paper §4.6, §5.6): which run defines the easy/hard subsets, their sizes.
 # None: resolved from the study (smallest width, best grid LR there, first seed, every width).
 SAMPLEWISE_ANALYSIS: dict[str, Any] = {
-    "reference_width": None, "reference_lr": None, "reference_seed": None, "easy_fraction": 0.25,
-    "hard_fraction": 0.05, "overlap_fraction": 0.05, "subset_widths": None, "examples": 4,
+    "reference_width": None,
+    "reference_lr": None,
+    "reference_seed": None,
+    "easy_fraction": 0.25,
+    "hard_fraction": 0.05,
+    "overlap_fraction": 0.05,
+    "subset_widths": None,
+    "examples": 4,
     "example_components": 50,
 }
 
@@ -62,14 +80,26 @@ LM_STUDY: dict[str, Any] = {
     "enabled": True,
     "parametrizations": ["mup"],
     "model": {
-        "block": "llama", "depth": 2, "heads": 4, "context": 64, "base_width": 32,
-        "base_depth": None, "init_std": 1.0, "embedding_std": 1.0, "rope_theta": 10000.0,
+        "block": "llama",
+        "depth": 2,
+        "heads": 4,
+        "context": 64,
+        "base_width": 32,
+        "base_depth": None,
+        "init_std": 1.0,
+        "embedding_std": 1.0,
+        "rope_theta": 10000.0,
         "depth_rule": {"rule": "fixed", "exponent": 0.0},
     },
     "optimizer": OPTIMIZER,
     "training": {
-        "steps": 200, "batch_size": 16, "val_sequences": 16, "log_every": 10,
-        "checkpoint_every": 50, "keep_checkpoint": False, "divergence_factor": 2.0,
+        "steps": 200,
+        "batch_size": 16,
+        "val_sequences": 16,
+        "log_every": 10,
+        "checkpoint_every": 50,
+        "keep_checkpoint": False,
+        "divergence_factor": 2.0,
         "schedule": SCHEDULE,
     },
     "ema": EMA,
@@ -79,8 +109,15 @@ LM_STUDY: dict[str, Any] = {
 # An LM study's `coordcheck` block. Merged where it is read (config.runs.coordcheck_block), not into
 # the study: a study that leaves it out keeps its config, and so its collected datasets, as they
 # were. None: resolved from the study by config.runs.coordcheck_settings.
-COORDCHECK: dict[str, Any] = {"enabled": False, "steps": 10, "widths": None, "lr": None,
-                              "parametrizations": None, "seeds": 1, "batch_size": 16}
+COORDCHECK: dict[str, Any] = {
+    "enabled": False,
+    "steps": 10,
+    "widths": None,
+    "lr": None,
+    "parametrizations": None,
+    "seeds": 1,
+    "batch_size": 16,
+}
 
 # The two-layer task and its batched trainer (paper §3): what synthetic.twolayer and
 # train.batched read; a study block overrides any of these keys.
@@ -105,7 +142,11 @@ TWOLAYER_TASK: dict[str, Any] = {
 }
 # A two-layer study: the task keys a study block shows, at the study's smaller validation set.
 TWOLAYER_STUDY: dict[str, Any] = {
-    "enabled": True, "hp": "lr", "steps": 2000, "batch_size": 256, "val_size": 4096,
+    "enabled": True,
+    "hp": "lr",
+    "steps": 2000,
+    "batch_size": 256,
+    "val_size": 4096,
     **{key: TWOLAYER_TASK[key] for key in ("d", "k", "base_width", "second_layer_lr_factor")},
     "analysis": {},
 }
@@ -127,8 +168,7 @@ RF_RIDGE: dict[str, Any] = {
     # Far-out widths where Theorem 3's asymptotic slopes are checked (not plotted).
     "asymptotic_psi2": [1024.0, 2048.0, 4096.0, 8192.0, 16384.0],
     # The finite-size check of §2.5 at ψ2 = 4 and 16, at a CPU-cheap d.
-    "simulation": {"d": 100, "n_draws": 10, "psi2": [4.0, 16.0],
-                   "lam": [0.1, 0.2, 0.3, 0.4, 0.6, 1.0], "seed": 0},
+    "simulation": {"d": 100, "n_draws": 10, "psi2": [4.0, 16.0], "lam": [0.1, 0.2, 0.3, 0.4, 0.6, 1.0], "seed": 0},
 }
 
 # Sample-wise study (paper §5.6, §7): bias-free MLP, momentum SGD, WSD, mixup + random-resized crop.
@@ -139,11 +179,23 @@ SAMPLEWISE_STUDY: dict[str, Any] = {
     "hp": "lr",
     "dataset": {"split_seed": 0, "val_size": None, "augment": {"mixup_alpha": 0.2, "crop_scale": [0.35, 1.0]}},
     "model": {"base_width": 128, "init_std": 1.0, "depth": 1, "depth_rule": {"rule": "fixed", "exponent": 0.0}},
-    "optimizer": {"name": "sgd", "lr": 0.016, "momentum": 0.9, "weight_decay": 0.0, "betas": [0.9, 0.999],
-                  "eps": 1e-8, "grad_clip": None},
+    "optimizer": {
+        "name": "sgd",
+        "lr": 0.016,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "grad_clip": None,
+    },
     "training": {
-        "steps": 9700, "batch_size": 512, "log_every": 100, "checkpoint_every": 500,
-        "keep_checkpoint": False, "divergence_factor": 3.0, "schedule": SCHEDULE,
+        "steps": 9700,
+        "batch_size": 512,
+        "log_every": 100,
+        "checkpoint_every": 500,
+        "keep_checkpoint": False,
+        "divergence_factor": 3.0,
+        "schedule": SCHEDULE,
     },
     "ema": EMA,
     "decomposition": {"enabled": True, "topk": [50], "analysis_steps": [], "max_components": 128},

@@ -5,6 +5,7 @@ Snakemake calls :func:`load_config` at parse time, so an invalid configuration f
 starts, with a message that names the offending key. What each kind of study is (its schema part,
 defaults and checks) is asked of the registry, :mod:`hptransfer.studies`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -66,8 +67,11 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         patterns = list(error.schema.get("patternProperties", {}))
-        unknown = sorted(k for k in error.instance if k not in allowed
-                         and not any(re.search(p, k) for p in patterns)) if isinstance(error.instance, dict) else []
+        unknown = (
+            sorted(k for k in error.instance if k not in allowed and not any(re.search(p, k) for p in patterns))
+            if isinstance(error.instance, dict)
+            else []
+        )
         keys = ", ".join(_key_path(path, [k]) for k in unknown) or path
         allowed += [f"/{p}/" for p in patterns]
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
@@ -98,13 +102,11 @@ class _SafeLoader(yaml.SafeLoader):
 
 
 _SafeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def read_config_file(path: str | Path) -> dict:
     """Read a YAML or JSON config safely (never constructs arbitrary objects)."""
     with open(path) as fh:
         return yaml.load(fh, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
-

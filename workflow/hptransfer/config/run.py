@@ -10,6 +10,7 @@ Optional keys come in two sorts: ``omitted`` ones (absent from the dict when uns
 ``rank_cap``, which only a study that sets it carries) and ones that are always written, possibly as
 ``null`` (``momentum``: the optimizer's own default).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,9 +125,11 @@ def _plain(value):
 
 # --------------------------------------------------------------------------------------------- data
 
+
 @dataclass(frozen=True)
 class Corpus(Config):
     """The tokenized corpus of an LM run (its preparation is the ``prepare_data`` rule's)."""
+
     name: str
     source: str
     vocab_size: int
@@ -147,6 +150,7 @@ class Augment(Config):
 @dataclass(frozen=True)
 class ImageDataset(Config):
     """The images of a sample-wise run (:func:`hptransfer.data.images.load_images` reads them)."""
+
     source: str
     split_seed: int | None = omitted()
     val_size: int | None = omitted()
@@ -155,6 +159,7 @@ class ImageDataset(Config):
 
 
 # -------------------------------------------------------------------------------------------- model
+
 
 @dataclass(frozen=True)
 class TransformerModel(Config):
@@ -173,6 +178,7 @@ class TransformerModel(Config):
 @dataclass(frozen=True)
 class MLPModel(Config):
     """The bias-free two-layer MLP of the sample-wise study (one hidden layer)."""
+
     width: int
     base_width: int
     init_std: float
@@ -181,6 +187,7 @@ class MLPModel(Config):
 
 
 # ---------------------------------------------------------------------------------- parametrization
+
 
 @dataclass(frozen=True)
 class FamilyExponents(Config):
@@ -192,6 +199,7 @@ class FamilyExponents(Config):
 @dataclass(frozen=True)
 class RoleExponents(Config):
     """Width exponents of one parameter role; an absent entry reads as 0 (tables may be sparse)."""
+
     init: float | None = omitted()
     mult: float | None = omitted()
     wd: float | None = omitted()
@@ -201,6 +209,7 @@ class RoleExponents(Config):
 @dataclass(frozen=True)
 class Parametrization(Config):
     """A parametrization table (see :mod:`hptransfer.parametrization.tables` for the meaning)."""
+
     roles: dict[str, RoleExponents]
     name: str | None = omitted()
     description: str | None = omitted()
@@ -211,11 +220,16 @@ class Parametrization(Config):
         """The exponents of role ``name`` with every absent entry read as 0."""
         given = self.roles.get(name, RoleExponents())
         lr = given.lr or FamilyExponents()
-        return RoleExponents(init=given.init or 0.0, mult=given.mult or 0.0, wd=given.wd or 0.0,
-                             lr=FamilyExponents(adam=lr.adam or 0.0, sgd=lr.sgd or 0.0, muon=lr.muon or 0.0))
+        return RoleExponents(
+            init=given.init or 0.0,
+            mult=given.mult or 0.0,
+            wd=given.wd or 0.0,
+            lr=FamilyExponents(adam=lr.adam or 0.0, sgd=lr.sgd or 0.0, muon=lr.muon or 0.0),
+        )
 
 
 # ------------------------------------------------------------------------------ optimizer, training
+
 
 @dataclass(frozen=True)
 class Optimizer(Config):
@@ -254,6 +268,7 @@ class Training(Config):
 @dataclass(frozen=True)
 class EMA(Config):
     """The EMA window and subsampling schedules of paper §4.1."""
+
     window_start: float
     window_end: float
     ramp_steps: int
@@ -271,10 +286,12 @@ class Decomposition(Config):
 
 # ------------------------------------------------------------------------------------------ the run
 
+
 @dataclass(frozen=True)
 class RunConfig(Config):
     """One training run. ``corpus`` (LM runs, with a Transformer) or ``dataset`` (image runs, with the
     MLP) says what is trained; the rest is shared."""
+
     model: TransformerModel | MLPModel
     parametrization: Parametrization
     optimizer: Optimizer
@@ -290,8 +307,7 @@ class RunConfig(Config):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "") -> RunConfig:
         if isinstance(data, Mapping) and ("corpus" in data) == ("dataset" in data):
-            raise ConfigError(f"{where or 'run config'}: needs exactly one of corpus (LM run) and dataset "
-                              "(image run)")
+            raise ConfigError(f"{where or 'run config'}: needs exactly one of corpus (LM run) and dataset (image run)")
         run = super().from_dict(data, where)
         expected = TransformerModel if run.corpus is not None else MLPModel
         if not isinstance(run.model, expected):

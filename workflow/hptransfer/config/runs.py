@@ -3,6 +3,7 @@ every kind shares, grid values as path text, and run sharing between studies.
 
 Everything that differs between kinds of study is asked of the registry, :mod:`hptransfer.studies`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,8 +35,7 @@ class RunKey:
 
     @property
     def path(self) -> str:
-        return (f"results/runs/{self.study}/{self.param}/n{self.width}/"
-                f"{self.hp}{self.value}/s{self.seed}/run.nc")
+        return f"results/runs/{self.study}/{self.param}/n{self.width}/{self.hp}{self.value}/s{self.seed}/run.nc"
 
 
 def study_run_keys(cfg: dict, study: str) -> Iterator[RunKey]:

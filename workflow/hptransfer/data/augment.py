@@ -1,6 +1,7 @@
 """Training-image augmentation of the sample-wise study (paper §5.6, §7 defaults): random-resized
 crop and mixup, each a pure function of its random generator, so a step's batch is a function of
 (seed, step) alone."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 
-def random_resized_crop(x: torch.Tensor, rng: np.random.Generator, scale: tuple[float, float],
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor, rng: np.random.Generator, scale: tuple[float, float], ratio: tuple[float, float] = (3 / 4, 4 / 3)
+) -> torch.Tensor:
     """Crop a random box of area fraction ~ U(scale) and aspect ratio log-uniform in ``ratio`` from
     every image of (N, C, H, W) ``x`` and resize it back to H×W (bilinear), in one batched op."""
     n, _, h, w = x.shape
@@ -25,8 +27,7 @@ def random_resized_crop(x: torch.Tensor, rng: np.random.Generator, scale: tuple[
     theta = np.zeros((n, 2, 3))
     theta[:, 0, 0], theta[:, 0, 2] = bw, 2 * cx - 1
     theta[:, 1, 1], theta[:, 1, 2] = bh, 2 * cy - 1
-    grid = F.affine_grid(torch.as_tensor(theta, dtype=x.dtype, device=x.device), list(x.shape),
-                         align_corners=False)
+    grid = F.affine_grid(torch.as_tensor(theta, dtype=x.dtype, device=x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 

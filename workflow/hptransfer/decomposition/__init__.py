@@ -6,5 +6,13 @@ from .accumulator import ParamSpec, SpectrumAccumulator, StepDecomposition, para
 from .samplewise import mean_component_index, per_sample_components
 from .spectra import alignment_eigenvalues, alignment_eigh
 
-__all__ = ["ParamSpec", "SpectrumAccumulator", "StepDecomposition", "alignment_eigenvalues", "alignment_eigh",
-           "mean_component_index", "param_specs", "per_sample_components"]
+__all__ = [
+    "ParamSpec",
+    "SpectrumAccumulator",
+    "StepDecomposition",
+    "alignment_eigenvalues",
+    "alignment_eigh",
+    "mean_component_index",
+    "param_specs",
+    "per_sample_components",
+]

@@ -4,6 +4,7 @@ The training loop calls :class:`SpectrumAccumulator` once per EMA sample point w
 at the left point and the step δw_t = w_{t+1} − w_t; it sums δφ^k over layers and time into
 Φ[k−1] = φ^k (length = model width), in float64.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,7 +36,9 @@ class ParamSpec:
             raise ValueError(f"ParamSpec {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
 
 
-def param_specs(named_shapes: Iterable[tuple[str, torch.Size | Sequence[int] | torch.Tensor]], width: int) -> list[ParamSpec]:
+def param_specs(
+    named_shapes: Iterable[tuple[str, torch.Size | Sequence[int] | torch.Tensor]], width: int
+) -> list[ParamSpec]:
     """Default specs from (name, shape-or-tensor) pairs, e.g. ``model.named_parameters()``.
 
     Rule (spec §7, "row-version assignment"): < 2 dims → vector; otherwise decompose over the side
@@ -55,8 +58,9 @@ def param_specs(named_shapes: Iterable[tuple[str, torch.Size | Sequence[int] | t
         elif shape[0] == width:
             specs.append(ParamSpec(name, "matrix", row=True))
         else:
-            raise ValueError(f"parameter {name!r} of shape {shape} has no side equal to width {width}; "
-                             "give its ParamSpec explicitly")
+            raise ValueError(
+                f"parameter {name!r} of shape {shape} has no side equal to width {width}; give its ParamSpec explicitly"
+            )
     return specs
 
 
@@ -98,8 +102,7 @@ class SpectrumAccumulator:
     batched eigvalsh call (larger groups are split).
     """
 
-    def __init__(self, width: int, specs: Sequence[ParamSpec], topk: Sequence[int] = (),
-                 max_batch_bytes: int = 2 ** 31):
+    def __init__(self, width: int, specs: Sequence[ParamSpec], topk: Sequence[int] = (), max_batch_bytes: int = 2**31):
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
         names = [s.name for s in specs]
@@ -166,8 +169,9 @@ class SpectrumAccumulator:
         for what, d in (("grads", grads), ("deltas", deltas)):
             missing, extra = expected - set(d), set(d) - expected
             if missing or extra:
-                raise ValueError(f"{what} keys do not match the specs: missing {sorted(missing)}, "
-                                 f"unexpected {sorted(extra)}")
+                raise ValueError(
+                    f"{what} keys do not match the specs: missing {sorted(missing)}, unexpected {sorted(extra)}"
+                )
 
     def _alignment_size(self, spec: ParamSpec, shape: torch.Size) -> int:
         """Side length s of S for this matrix, validated against the width."""
@@ -177,8 +181,10 @@ class SpectrumAccumulator:
         if s > self.width:
             other = shape[1] if spec.row else shape[0]
             hint = f"; the other side is {other}, use row={not spec.row}" if other <= self.width else ""
-            raise ValueError(f"parameter {spec.name!r} of shape {tuple(shape)} with row={spec.row} gives a "
-                             f"{s}×{s} alignment matrix, larger than the width {self.width}{hint}")
+            raise ValueError(
+                f"parameter {spec.name!r} of shape {tuple(shape)} with row={spec.row} gives a "
+                f"{s}×{s} alignment matrix, larger than the width {self.width}{hint}"
+            )
         return s
 
     def _eigen_groups(self, grads: Mapping[str, torch.Tensor]) -> list[tuple[int, list[ParamSpec]]]:
@@ -202,7 +208,7 @@ class SpectrumAccumulator:
         """Split a group so that its float64 stack of d×d matrices stays under max_batch_bytes."""
         per_chunk = max(1, self.max_batch_bytes // (8 * d * d))
         for start in range(0, len(group), per_chunk):
-            yield group[start:start + per_chunk]
+            yield group[start : start + per_chunk]
 
     def _group_curves(self, d: int, group: list[ParamSpec], grads, deltas) -> torch.Tensor:
         """(len(group), width) top-k curves of d×d eigenproblems, solved by one batched eigvalsh."""
@@ -246,4 +252,3 @@ class SpectrumAccumulator:
         self._phi_k = state["phi_k"].to(device="cpu", dtype=F64).clone()
         self._dphi_log = [float(x) for x in state["dphi_log"].tolist()]
         self._dphi_topk_log = [list(map(float, row)) for row in state["dphi_topk_log"].tolist()]
-

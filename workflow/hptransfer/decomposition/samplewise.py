@@ -8,6 +8,7 @@ spectrum accumulator that also keeps the eigenvectors, and :func:`capture_linear
 layer inputs and backprop signals the factorised form needs. The training run that uses them is
 :class:`hptransfer.train.samplewise.SamplewiseRun`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,15 @@ import torch
 from torch import nn
 
 from .accumulator import SpectrumAccumulator, cumulative_curves
-from .spectra import (F64, alignment_eigh, alignment_operands, compressed_alignment, eigen_problem_size,
-                      magnitude_order, symmetrised_product)
+from .spectra import (
+    F64,
+    alignment_eigh,
+    alignment_operands,
+    compressed_alignment,
+    eigen_problem_size,
+    magnitude_order,
+    symmetrised_product,
+)
 
 
 def compact_alignment_eigh(G: torch.Tensor, dW: torch.Tensor, row: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,6 +107,7 @@ def capture_linear_io(model: nn.Module):
             if output.requires_grad:
                 output.retain_grad()
             store[name] = [inputs[0].detach(), output]
+
         return fn
 
     for name, m in linear_layers(model).items():
@@ -117,8 +126,14 @@ def _tokens_view(t: torch.Tensor, what: str) -> torch.Tensor:
     return t.to(F64).reshape(t.shape[0], -1, t.shape[-1])
 
 
-def per_sample_components(x: torch.Tensor, e: torch.Tensor, dW: torch.Tensor, row: bool,
-                          n_components: int, eigvecs: torch.Tensor | None = None) -> torch.Tensor:
+def per_sample_components(
+    x: torch.Tensor,
+    e: torch.Tensor,
+    dW: torch.Tensor,
+    row: bool,
+    n_components: int,
+    eigvecs: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(δψ)_ij = u_jᵀ G_iᵀ δW u_j (normal) or u_jᵀ G_i δWᵀ u_j (row), shape (P, n_components), float64.
 
     Convention: a linear layer y = x Wᵀ with W stored out×in. x: the layer inputs (P, in);

@@ -14,6 +14,7 @@ The building blocks (operands, the compressed eigenproblem, the |λ| order) are 
 accumulator (:mod:`.accumulator`) and the sample-wise probe (:mod:`.samplewise`) batch them
 differently.
 """
+
 from __future__ import annotations
 
 import torch
@@ -99,4 +100,3 @@ def alignment_eigh(G: torch.Tensor, dW: torch.Tensor, row: bool = False) -> tupl
     lam, U = torch.linalg.eigh(symmetrised_product(A, B))
     order = magnitude_order(lam)
     return lam.gather(-1, order), U.gather(-1, order.unsqueeze(-2).expand_as(U))
-

@@ -24,6 +24,7 @@ their name) into the paper's figure families: Llama-Adam β1/β2 sweeps (Figs 18
 generic figures (1, 6–10) go to Llama-Adam learning-rate studies and to LM studies of no family, so
 every study is drawn, and under one number only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,21 +36,22 @@ from typing import Callable
 @dataclass(frozen=True)
 class FigureSpec:
     figure_id: str
-    module: str                # hptransfer.figures.<module> with draw(inputs, settings)
-    kinds: tuple[str, ...]     # study kinds that feed it; () = study-independent
-    inputs: tuple[str, ...]    # dataset names under results/studies/<study>/<name>.nc
+    module: str  # hptransfer.figures.<module> with draw(inputs, settings)
+    kinds: tuple[str, ...]  # study kinds that feed it; () = study-independent
+    inputs: tuple[str, ...]  # dataset names under results/studies/<study>/<name>.nc
     caption: str
     needs_decomposition: bool = False
-    task: str | None = None    # two-layer task restriction (sphere / kindex)
-    slug: str | None = None    # for study-independent figures
+    task: str | None = None  # two-layer task restriction (sphere / kindex)
+    slug: str | None = None  # for study-independent figures
     predicate: Callable[[dict], bool] | None = None  # extra condition on the study block
     companions: tuple[str, ...] = ()  # roles of COMPANIONS: other studies drawn beside this one
-    partial: bool = False      # drawn from whichever of its panels (own, companions) have a study
+    partial: bool = False  # drawn from whichever of its panels (own, companions) have a study
     lead_elsewhere: bool = False  # its own panel is another figure's too: not drawn alone
     defaults: dict = field(default_factory=dict)  # settings of the drawer for this figure; figures.<stem> overrides
 
 
 # ------------------------------------------------------------------ LM studies: what a study is
+
 
 def _block(study: dict) -> str | None:
     return study.get("model", {}).get("block")
@@ -112,8 +114,15 @@ def gpt2_muon_lr(study: dict) -> bool:
 
 
 # LM studies with paper figures of their own (Llama-Adam LR has the generic ones)
-PAPER_FAMILIES = (llama_adam_beta1, llama_adam_beta2, llama_muon_lr, llama_dion_bounded_lr,
-                  llama_dion_proportional_lr, gpt2_adam_lr, gpt2_muon_lr)
+PAPER_FAMILIES = (
+    llama_adam_beta1,
+    llama_adam_beta2,
+    llama_muon_lr,
+    llama_dion_bounded_lr,
+    llama_dion_proportional_lr,
+    gpt2_adam_lr,
+    gpt2_muon_lr,
+)
 
 
 def generic_lm(study: dict) -> bool:
@@ -122,6 +131,7 @@ def generic_lm(study: dict) -> bool:
 
 
 # --------------------------------------------------------------- two-layer studies, companions
+
 
 def plain_second_layer_lr(study: dict) -> bool:
     """Two-layer study with one learning rate for both layers (paper Fig 2 / 17a)."""
@@ -135,8 +145,7 @@ def layerwise_second_layer_lr(study: dict) -> bool:
 
 def plain_twolayer_of(other: dict, study: dict) -> bool:
     """``other`` is a two-layer study of ``study``'s kind and task with one learning rate."""
-    return (other["kind"] == study["kind"] and other.get("task") == study.get("task")
-            and plain_second_layer_lr(other))
+    return other["kind"] == study["kind"] and other.get("task") == study.get("task") and plain_second_layer_lr(other)
 
 
 def _is(family: Callable[[dict], bool]) -> Callable[[dict, dict], bool]:
@@ -175,7 +184,7 @@ def _lead_role(spec: FigureSpec, study: dict) -> int | None:
 def companion_studies(cfg: dict, spec: FigureSpec, study_name: str) -> dict[str, str] | None:
     """role → study for the companions drawn beside ``study_name`` (in order), or None where one has
     no study. A partial figure draws the companions after the owner's own panel that have a study."""
-    roles = spec.companions[_lead_role(spec, cfg["studies"][study_name]) or 0:]
+    roles = spec.companions[_lead_role(spec, cfg["studies"][study_name]) or 0 :]
     found = {role: companion_study(cfg, role, study_name) for role in roles}
     if spec.partial:
         return {role: name for role, name in found.items() if name is not None}
@@ -190,9 +199,13 @@ def _draws_partial_figure(cfg: dict, spec: FigureSpec, study_name: str) -> bool:
     if mine == 0:
         return not spec.lead_elsewhere or bool(companion_studies(cfg, spec, study_name))
     order = list(cfg["studies"])
-    rivals = [(_lead_role(spec, other), order.index(name)) for name, other in cfg["studies"].items()
-              if name != study_name and other.get("enabled", True)
-              and f"{spec.figure_id}_{name}" in study_figures(name, other)]
+    rivals = [
+        (_lead_role(spec, other), order.index(name))
+        for name, other in cfg["studies"].items()
+        if name != study_name
+        and other.get("enabled", True)
+        and f"{spec.figure_id}_{name}" in study_figures(name, other)
+    ]
     return all(rival > (mine, order.index(study_name)) for rival in rivals)
 
 
@@ -202,135 +215,370 @@ def coordcheck_enabled(study: dict) -> bool:
 
 
 CATALOGUE: tuple[FigureSpec, ...] = (
-    FigureSpec("fig01", "topk_vs_step", ("lm",), ("sweep",),
-               "Cumulative top-k and residual linearised loss change against training step "
-               "(paper Fig 1).", needs_decomposition=True, predicate=generic_lm),
-    FigureSpec("fig02", "twolayer_sweep", ("twolayer",), ("sweep", "transfer"),
-               "k-index model: validation MSE against Adam learning rate for every width, with the "
-               "optimum per width (paper Fig 2).", task="kindex", predicate=plain_second_layer_lr),
-    FigureSpec("fig03", "gap_schematic", (), (), "Schematic of the loss gap a_n, hyperparameter gap "
-               "b_n and transfer gap c_n, drawn from explicit quadratics (paper Fig 3).", slug="schematic"),
-    FigureSpec("fig04", "rf_ridge", ("rf_ridge",), ("rf",),
-               "Random-features ridge regression: excess risk against the ridge penalty per width, and "
-               "the gaps a_n, b_n, c_n against width (paper Fig 4)."),
-    FigureSpec("fig05", "sphere", ("twolayer",), ("sweep", "transfer"),
-               "Sphere indicator: validation BCE against learning rate per width, and the optimal loss "
-               "and log2 optimal learning rate against width with power-law fits (paper Fig 5).",
-               task="sphere"),
-    FigureSpec("fig06", "sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "Learning-rate sweep per width and scaling of the optimal loss (paper Fig 6).",
-               predicate=generic_lm),
-    FigureSpec("fig07", "linearization", ("lm",), ("sweep",),
-               "EMA, iterate and EMA-linearised validation loss against step (paper Fig 7).",
-               needs_decomposition=True, predicate=generic_lm),
-    FigureSpec("fig08", "topk_curves", ("lm",), ("kappa", "sweep"),
-               "Total, top-kappa and n_max top-kappa linearised loss change against the swept "
-               "hyperparameter (paper Fig 8).", needs_decomposition=True, predicate=generic_lm),
-    FigureSpec("fig09", "residual_curves", ("lm",), ("kappa", "sweep"),
-               "Residual loss curves at width n and at n_max near the top-kappa minimisers "
-               "(paper Fig 9).", needs_decomposition=True, predicate=generic_lm),
-    FigureSpec("fig10", "kappa", ("lm",), ("kappa", "sweep"),
-               "kappa-hat(n) against the swept hyperparameter, and the top-k profile phi_n^k against k "
-               "(paper Fig 10).", needs_decomposition=True, predicate=generic_lm),
-    FigureSpec("fig11", "sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "Llama + Muon: learning-rate sweep per width and scaling of the optimal loss (paper Fig 11).",
-               predicate=llama_muon_lr),
-    FigureSpec("fig12", "topk_profile", ("lm",), ("kappa", "sweep"),
-               "Llama + Muon: top-k profile phi_n^k against k at one learning rate (paper Fig 12).",
-               needs_decomposition=True, predicate=llama_muon_lr),
-    FigureSpec("fig17", "layerwise_lr_sweeps", ("twolayer",), ("sweep", "transfer"),
-               "k-index model with one learning rate (a) and with the second-layer learning rate "
-               "scaled (b) (paper Fig 17).", task="kindex", predicate=layerwise_second_layer_lr,
-               companions=("plain",)),
-    FigureSpec("fig18", "sweeps_by_hp", ("lm",), ("sweep", "transfer"),
-               "Llama + Adam: beta1 (a) and beta2 (b) sweeps per width against (1-beta)^-1 (paper Fig 18).",
-               predicate=llama_adam_beta1, companions=("adam_beta2",), partial=True),
-    FigureSpec("fig19", "topk_curves", ("lm",), ("kappa", "sweep"),
-               "Llama + Adam beta1 sweep: decomposed loss curves as in Fig 8 (paper Fig 19).",
-               needs_decomposition=True, predicate=llama_adam_beta1),
-    FigureSpec("fig20", "residual_curves", ("lm",), ("kappa", "sweep"),
-               "Llama + Adam beta1 sweep: residual loss curves as in Fig 9 (paper Fig 20).",
-               needs_decomposition=True, predicate=llama_adam_beta1),
-    FigureSpec("fig21", "topk_curves", ("lm",), ("kappa", "sweep"),
-               "Llama + Adam beta2 sweep: decomposed loss curves as in Fig 8 (paper Fig 21).",
-               needs_decomposition=True, predicate=llama_adam_beta2),
-    FigureSpec("fig22", "residual_curves", ("lm",), ("kappa", "sweep"),
-               "Llama + Adam beta2 sweep: residual loss curves as in Fig 9 (paper Fig 22).",
-               needs_decomposition=True, predicate=llama_adam_beta2),
-    FigureSpec("fig23", "kappa_by_hp", ("lm",), ("kappa",),
-               "Llama + Adam: kappa-hat(n) for the learning-rate, beta1 and beta2 sweeps (paper Fig 23).",
-               needs_decomposition=True, predicate=llama_adam_lr, companions=("adam_beta1", "adam_beta2"),
-               partial=True, lead_elsewhere=True),
-    FigureSpec("fig24", "sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "Llama + Dion, bounded rank: sweep and scaling of the optimal loss (paper Fig 24).",
-               predicate=llama_dion_bounded_lr),
-    FigureSpec("fig25", "sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "Llama + Dion, proportional rank: sweep and scaling of the optimal loss (paper Fig 25).",
-               predicate=llama_dion_proportional_lr),
-    FigureSpec("fig26", "topk_profile", ("lm",), ("kappa", "sweep"),
-               "Llama + Dion: top-k profiles for bounded (a) and proportional (b) rank (paper Fig 26).",
-               needs_decomposition=True, predicate=llama_dion_bounded_lr, companions=("dion_proportional",),
-               partial=True),
-    FigureSpec("fig27", "sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "GPT-2 + Adam: learning-rate sweep and scaling of the optimal loss (paper Fig 27).",
-               predicate=gpt2_adam_lr),
-    FigureSpec("fig28", "kappa", ("lm",), ("kappa", "sweep"),
-               "GPT-2 + Adam: kappa-hat(n) and the top-k profile phi_n^k (paper Fig 28).",
-               needs_decomposition=True, predicate=gpt2_adam_lr),
-    FigureSpec("fig29", "topk_curves", ("lm",), ("kappa", "sweep"),
-               "GPT-2 + Adam: decomposed loss curves as in Fig 8 (paper Fig 29).",
-               needs_decomposition=True, predicate=gpt2_adam_lr),
-    FigureSpec("fig30", "residual_curves", ("lm",), ("kappa", "sweep"),
-               "GPT-2 + Adam: residual loss curves as in Fig 9 (paper Fig 30).",
-               needs_decomposition=True, predicate=gpt2_adam_lr),
-    FigureSpec("fig31", "sweep_scaling", ("lm",), ("sweep", "transfer"),
-               "GPT-2 + Muon: learning-rate sweep and scaling of the optimal loss (paper Fig 31).",
-               predicate=gpt2_muon_lr),
-    FigureSpec("fig32", "topk_profile", ("lm",), ("kappa", "sweep"),
-               "GPT-2 + Muon: top-k profiles at a small (left) and a near-optimal (right) learning rate "
-               "(paper Fig 32).", needs_decomposition=True, predicate=gpt2_muon_lr,
-               defaults={"with_smallest": True}),
-    FigureSpec("rates", "rates", ("lm", "twolayer"), ("transfer",),
-               "Loss gap a_n, hyperparameter gap b_n and transfer gap c_n against width with fitted "
-               "power laws and the sqrt(a_n) reference."),
-    FigureSpec("compare_transfer_error", "compare_transfer_error", ("compare",), ("comparison",),
-               "Transfer error against width per scheme (log y) with bootstrap intervals over seeds."),
-    FigureSpec("compare_stability", "compare_stability", ("compare",), ("comparison",),
-               "Fraction of non-diverged runs against width per scheme, over the grid and at the "
-               "transferred learning rate."),
-    FigureSpec("compare_optimal_lr", "compare_optimal_lr", ("compare",), ("comparison",),
-               "Optimal learning rate against width per scheme (log2 axes) with fitted exponents."),
-    FigureSpec("compare_sweeps", "compare_sweeps", ("compare",), ("sweep", "transfer"),
-               "Learning-rate sweep per width, one panel per scheme side by side (paper Fig 6a layout)."),
-    FigureSpec("fig13", "sweep_scaling", ("samplewise",), ("sweep", "transfer"),
-               "Image MLP + momentum SGD: learning-rate sweep per width (dashed: EMA-linearised loss) and "
-               "scaling of the optimal loss (paper Fig 13).", defaults={"linearized": True}),
-    FigureSpec("fig14", "mci_histogram", ("samplewise",), ("samplewise",),
-               "Histogram of the Mean Component Index of the reference run, and the overlap of the hardest "
-               "and easiest examples across widths, averaged over seed pairs (paper Fig 14).",
-               needs_decomposition=True),
-    FigureSpec("fig15", "mci_examples", ("samplewise",), ("samplewise",),
-               "Validation examples with the lowest and highest MCI and their per-example components "
-               "psi_ij against j (paper Fig 15).", needs_decomposition=True),
-    FigureSpec("fig16", "subset_sweep_scaling", ("samplewise",),
-               ("sweep_easy", "transfer_easy", "sweep_hard", "transfer_hard"),
-               "Learning-rate sweep and scaling re-evaluated on the easy (lowest-MCI) and hard "
-               "(highest-MCI) validation subsets (paper Fig 16).", needs_decomposition=True),
-    FigureSpec("fig33", "kappa", ("samplewise",), ("kappa", "sweep"),
-               "Image MLP: kappa-hat(n) against the learning rate, and the top-k profile phi_n^k against k "
-               "(paper Fig 33).", needs_decomposition=True, defaults={"log_k": True}),
-    FigureSpec("fig34", "topk_curves", ("samplewise",), ("kappa", "sweep"),
-               "Image MLP: total, top-kappa and n_max top-kappa linearised loss change against the learning "
-               "rate for a subset of widths (paper Fig 34).", needs_decomposition=True,
-               defaults={"widths": "ends_and_middle"}),
-    FigureSpec("fig35", "residual_curves", ("samplewise",), ("kappa", "sweep"),
-               "Image MLP: residual loss curves at width n and at n_max near the top-kappa minimisers for a "
-               "subset of widths (paper Fig 35).", needs_decomposition=True,
-               defaults={"widths": "ends_and_middle"}),
-    FigureSpec("coordcheck", "coordcheck", ("lm", "compare"), ("coordcheck",),
-               "Coordinate check: RMS of each layer group's output and of its change since "
-               "initialisation against width per parametrization, one line per step, with fitted slopes.",
-               predicate=coordcheck_enabled),
+    FigureSpec(
+        "fig01",
+        "topk_vs_step",
+        ("lm",),
+        ("sweep",),
+        "Cumulative top-k and residual linearised loss change against training step (paper Fig 1).",
+        needs_decomposition=True,
+        predicate=generic_lm,
+    ),
+    FigureSpec(
+        "fig02",
+        "twolayer_sweep",
+        ("twolayer",),
+        ("sweep", "transfer"),
+        "k-index model: validation MSE against Adam learning rate for every width, with the "
+        "optimum per width (paper Fig 2).",
+        task="kindex",
+        predicate=plain_second_layer_lr,
+    ),
+    FigureSpec(
+        "fig03",
+        "gap_schematic",
+        (),
+        (),
+        "Schematic of the loss gap a_n, hyperparameter gap "
+        "b_n and transfer gap c_n, drawn from explicit quadratics (paper Fig 3).",
+        slug="schematic",
+    ),
+    FigureSpec(
+        "fig04",
+        "rf_ridge",
+        ("rf_ridge",),
+        ("rf",),
+        "Random-features ridge regression: excess risk against the ridge penalty per width, and "
+        "the gaps a_n, b_n, c_n against width (paper Fig 4).",
+    ),
+    FigureSpec(
+        "fig05",
+        "sphere",
+        ("twolayer",),
+        ("sweep", "transfer"),
+        "Sphere indicator: validation BCE against learning rate per width, and the optimal loss "
+        "and log2 optimal learning rate against width with power-law fits (paper Fig 5).",
+        task="sphere",
+    ),
+    FigureSpec(
+        "fig06",
+        "sweep_scaling",
+        ("lm",),
+        ("sweep", "transfer"),
+        "Learning-rate sweep per width and scaling of the optimal loss (paper Fig 6).",
+        predicate=generic_lm,
+    ),
+    FigureSpec(
+        "fig07",
+        "linearization",
+        ("lm",),
+        ("sweep",),
+        "EMA, iterate and EMA-linearised validation loss against step (paper Fig 7).",
+        needs_decomposition=True,
+        predicate=generic_lm,
+    ),
+    FigureSpec(
+        "fig08",
+        "topk_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Total, top-kappa and n_max top-kappa linearised loss change against the swept hyperparameter (paper Fig 8).",
+        needs_decomposition=True,
+        predicate=generic_lm,
+    ),
+    FigureSpec(
+        "fig09",
+        "residual_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Residual loss curves at width n and at n_max near the top-kappa minimisers (paper Fig 9).",
+        needs_decomposition=True,
+        predicate=generic_lm,
+    ),
+    FigureSpec(
+        "fig10",
+        "kappa",
+        ("lm",),
+        ("kappa", "sweep"),
+        "kappa-hat(n) against the swept hyperparameter, and the top-k profile phi_n^k against k (paper Fig 10).",
+        needs_decomposition=True,
+        predicate=generic_lm,
+    ),
+    FigureSpec(
+        "fig11",
+        "sweep_scaling",
+        ("lm",),
+        ("sweep", "transfer"),
+        "Llama + Muon: learning-rate sweep per width and scaling of the optimal loss (paper Fig 11).",
+        predicate=llama_muon_lr,
+    ),
+    FigureSpec(
+        "fig12",
+        "topk_profile",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Llama + Muon: top-k profile phi_n^k against k at one learning rate (paper Fig 12).",
+        needs_decomposition=True,
+        predicate=llama_muon_lr,
+    ),
+    FigureSpec(
+        "fig17",
+        "layerwise_lr_sweeps",
+        ("twolayer",),
+        ("sweep", "transfer"),
+        "k-index model with one learning rate (a) and with the second-layer learning rate scaled (b) (paper Fig 17).",
+        task="kindex",
+        predicate=layerwise_second_layer_lr,
+        companions=("plain",),
+    ),
+    FigureSpec(
+        "fig18",
+        "sweeps_by_hp",
+        ("lm",),
+        ("sweep", "transfer"),
+        "Llama + Adam: beta1 (a) and beta2 (b) sweeps per width against (1-beta)^-1 (paper Fig 18).",
+        predicate=llama_adam_beta1,
+        companions=("adam_beta2",),
+        partial=True,
+    ),
+    FigureSpec(
+        "fig19",
+        "topk_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Llama + Adam beta1 sweep: decomposed loss curves as in Fig 8 (paper Fig 19).",
+        needs_decomposition=True,
+        predicate=llama_adam_beta1,
+    ),
+    FigureSpec(
+        "fig20",
+        "residual_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Llama + Adam beta1 sweep: residual loss curves as in Fig 9 (paper Fig 20).",
+        needs_decomposition=True,
+        predicate=llama_adam_beta1,
+    ),
+    FigureSpec(
+        "fig21",
+        "topk_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Llama + Adam beta2 sweep: decomposed loss curves as in Fig 8 (paper Fig 21).",
+        needs_decomposition=True,
+        predicate=llama_adam_beta2,
+    ),
+    FigureSpec(
+        "fig22",
+        "residual_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Llama + Adam beta2 sweep: residual loss curves as in Fig 9 (paper Fig 22).",
+        needs_decomposition=True,
+        predicate=llama_adam_beta2,
+    ),
+    FigureSpec(
+        "fig23",
+        "kappa_by_hp",
+        ("lm",),
+        ("kappa",),
+        "Llama + Adam: kappa-hat(n) for the learning-rate, beta1 and beta2 sweeps (paper Fig 23).",
+        needs_decomposition=True,
+        predicate=llama_adam_lr,
+        companions=("adam_beta1", "adam_beta2"),
+        partial=True,
+        lead_elsewhere=True,
+    ),
+    FigureSpec(
+        "fig24",
+        "sweep_scaling",
+        ("lm",),
+        ("sweep", "transfer"),
+        "Llama + Dion, bounded rank: sweep and scaling of the optimal loss (paper Fig 24).",
+        predicate=llama_dion_bounded_lr,
+    ),
+    FigureSpec(
+        "fig25",
+        "sweep_scaling",
+        ("lm",),
+        ("sweep", "transfer"),
+        "Llama + Dion, proportional rank: sweep and scaling of the optimal loss (paper Fig 25).",
+        predicate=llama_dion_proportional_lr,
+    ),
+    FigureSpec(
+        "fig26",
+        "topk_profile",
+        ("lm",),
+        ("kappa", "sweep"),
+        "Llama + Dion: top-k profiles for bounded (a) and proportional (b) rank (paper Fig 26).",
+        needs_decomposition=True,
+        predicate=llama_dion_bounded_lr,
+        companions=("dion_proportional",),
+        partial=True,
+    ),
+    FigureSpec(
+        "fig27",
+        "sweep_scaling",
+        ("lm",),
+        ("sweep", "transfer"),
+        "GPT-2 + Adam: learning-rate sweep and scaling of the optimal loss (paper Fig 27).",
+        predicate=gpt2_adam_lr,
+    ),
+    FigureSpec(
+        "fig28",
+        "kappa",
+        ("lm",),
+        ("kappa", "sweep"),
+        "GPT-2 + Adam: kappa-hat(n) and the top-k profile phi_n^k (paper Fig 28).",
+        needs_decomposition=True,
+        predicate=gpt2_adam_lr,
+    ),
+    FigureSpec(
+        "fig29",
+        "topk_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "GPT-2 + Adam: decomposed loss curves as in Fig 8 (paper Fig 29).",
+        needs_decomposition=True,
+        predicate=gpt2_adam_lr,
+    ),
+    FigureSpec(
+        "fig30",
+        "residual_curves",
+        ("lm",),
+        ("kappa", "sweep"),
+        "GPT-2 + Adam: residual loss curves as in Fig 9 (paper Fig 30).",
+        needs_decomposition=True,
+        predicate=gpt2_adam_lr,
+    ),
+    FigureSpec(
+        "fig31",
+        "sweep_scaling",
+        ("lm",),
+        ("sweep", "transfer"),
+        "GPT-2 + Muon: learning-rate sweep and scaling of the optimal loss (paper Fig 31).",
+        predicate=gpt2_muon_lr,
+    ),
+    FigureSpec(
+        "fig32",
+        "topk_profile",
+        ("lm",),
+        ("kappa", "sweep"),
+        "GPT-2 + Muon: top-k profiles at a small (left) and a near-optimal (right) learning rate (paper Fig 32).",
+        needs_decomposition=True,
+        predicate=gpt2_muon_lr,
+        defaults={"with_smallest": True},
+    ),
+    FigureSpec(
+        "rates",
+        "rates",
+        ("lm", "twolayer"),
+        ("transfer",),
+        "Loss gap a_n, hyperparameter gap b_n and transfer gap c_n against width with fitted "
+        "power laws and the sqrt(a_n) reference.",
+    ),
+    FigureSpec(
+        "compare_transfer_error",
+        "compare_transfer_error",
+        ("compare",),
+        ("comparison",),
+        "Transfer error against width per scheme (log y) with bootstrap intervals over seeds.",
+    ),
+    FigureSpec(
+        "compare_stability",
+        "compare_stability",
+        ("compare",),
+        ("comparison",),
+        "Fraction of non-diverged runs against width per scheme, over the grid and at the transferred learning rate.",
+    ),
+    FigureSpec(
+        "compare_optimal_lr",
+        "compare_optimal_lr",
+        ("compare",),
+        ("comparison",),
+        "Optimal learning rate against width per scheme (log2 axes) with fitted exponents.",
+    ),
+    FigureSpec(
+        "compare_sweeps",
+        "compare_sweeps",
+        ("compare",),
+        ("sweep", "transfer"),
+        "Learning-rate sweep per width, one panel per scheme side by side (paper Fig 6a layout).",
+    ),
+    FigureSpec(
+        "fig13",
+        "sweep_scaling",
+        ("samplewise",),
+        ("sweep", "transfer"),
+        "Image MLP + momentum SGD: learning-rate sweep per width (dashed: EMA-linearised loss) and "
+        "scaling of the optimal loss (paper Fig 13).",
+        defaults={"linearized": True},
+    ),
+    FigureSpec(
+        "fig14",
+        "mci_histogram",
+        ("samplewise",),
+        ("samplewise",),
+        "Histogram of the Mean Component Index of the reference run, and the overlap of the hardest "
+        "and easiest examples across widths, averaged over seed pairs (paper Fig 14).",
+        needs_decomposition=True,
+    ),
+    FigureSpec(
+        "fig15",
+        "mci_examples",
+        ("samplewise",),
+        ("samplewise",),
+        "Validation examples with the lowest and highest MCI and their per-example components "
+        "psi_ij against j (paper Fig 15).",
+        needs_decomposition=True,
+    ),
+    FigureSpec(
+        "fig16",
+        "subset_sweep_scaling",
+        ("samplewise",),
+        ("sweep_easy", "transfer_easy", "sweep_hard", "transfer_hard"),
+        "Learning-rate sweep and scaling re-evaluated on the easy (lowest-MCI) and hard "
+        "(highest-MCI) validation subsets (paper Fig 16).",
+        needs_decomposition=True,
+    ),
+    FigureSpec(
+        "fig33",
+        "kappa",
+        ("samplewise",),
+        ("kappa", "sweep"),
+        "Image MLP: kappa-hat(n) against the learning rate, and the top-k profile phi_n^k against k (paper Fig 33).",
+        needs_decomposition=True,
+        defaults={"log_k": True},
+    ),
+    FigureSpec(
+        "fig34",
+        "topk_curves",
+        ("samplewise",),
+        ("kappa", "sweep"),
+        "Image MLP: total, top-kappa and n_max top-kappa linearised loss change against the learning "
+        "rate for a subset of widths (paper Fig 34).",
+        needs_decomposition=True,
+        defaults={"widths": "ends_and_middle"},
+    ),
+    FigureSpec(
+        "fig35",
+        "residual_curves",
+        ("samplewise",),
+        ("kappa", "sweep"),
+        "Image MLP: residual loss curves at width n and at n_max near the top-kappa minimisers for a "
+        "subset of widths (paper Fig 35).",
+        needs_decomposition=True,
+        defaults={"widths": "ends_and_middle"},
+    ),
+    FigureSpec(
+        "coordcheck",
+        "coordcheck",
+        ("lm", "compare"),
+        ("coordcheck",),
+        "Coordinate check: RMS of each layer group's output and of its change since "
+        "initialisation against width per parametrization, one line per step, with fitted slopes.",
+        predicate=coordcheck_enabled,
+    ),
 )
 
 
@@ -390,8 +638,11 @@ def all_figures(cfg: dict, enabled_only: bool = True) -> dict[str, tuple[FigureS
         for stem, spec in study_figures(name, study).items():
             # a figure that draws companion studies only exists where there are all of them, and a
             # partial one once, owned by the study of its first panel
-            if enabled_only and (companion_studies(cfg, spec, name) is None
-                                 or spec.partial and not _draws_partial_figure(cfg, spec, name)):
+            if enabled_only and (
+                companion_studies(cfg, spec, name) is None
+                or spec.partial
+                and not _draws_partial_figure(cfg, spec, name)
+            ):
                 continue
             out[stem] = (spec, name)
     if enabled_only:
@@ -403,8 +654,11 @@ def single_study_figures(cfg: dict, study_name: str) -> list[str]:
     """The figures ``study_name`` owns and draws from its own data alone: what `snakemake
     study_<name>` builds. A figure beside companion studies waits for `snakemake all`, so one study's
     target never trains the runs of another."""
-    return [stem for stem, (spec, owner) in all_figures(cfg).items()
-            if owner == study_name and not companion_studies(cfg, spec, study_name)]
+    return [
+        stem
+        for stem, (spec, owner) in all_figures(cfg).items()
+        if owner == study_name and not companion_studies(cfg, spec, study_name)
+    ]
 
 
 def unknown_figure_settings(cfg: dict) -> list[str]:
@@ -424,6 +678,10 @@ def idle_figure_settings(cfg: dict) -> list[str]:
         if study is None or not cfg["studies"][study].get("enabled", True):
             continue
         owners = sorted(s for s, (other, _) in drawn.items() if other.figure_id == spec.figure_id)
-        where = f"it is drawn as {', '.join(owners)}" if owners else "it needs a companion study this config does not enable"
+        where = (
+            f"it is drawn as {', '.join(owners)}"
+            if owners
+            else "it needs a companion study this config does not enable"
+        )
         notes.append(f"figures.{stem}: has no effect, {where}")
     return notes

@@ -1,6 +1,7 @@
 """Comparison study: optimal hyperparameter against width per scheme (log2 axes, bootstrap CI bars,
 hollow markers at grid-edge optima) with the fitted eta* ~ n^-x and x ± se in the legend; a second
 panel shows the hidden-layer learning rate each scheme applies at its optimum, when known."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,15 +29,29 @@ def _panel(ax, ds, params, colors, value, lo, hi, prefix) -> None:
         if lo is not None:
             ylo, yhi = ds[lo].sel(param=p).values, ds[hi].sel(param=p).values
             err = np.array([np.where(np.isfinite(ylo), y - ylo, 0), np.where(np.isfinite(yhi), yhi - y, 0)])
-            ax.errorbar(widths[ok] * dx, y[ok], yerr=np.clip(err[:, ok], 0, None), fmt="none",
-                        ecolor=colors[p], capsize=3, lw=1.2)
+            ax.errorbar(
+                widths[ok] * dx,
+                y[ok],
+                yerr=np.clip(err[:, ok], 0, None),
+                fmt="none",
+                ecolor=colors[p],
+                capsize=3,
+                lw=1.2,
+            )
         for mask, face in ((ok & ~edge, colors[p]), (ok & edge, "none")):
-            ax.scatter(widths[mask] * dx, y[mask], marker=scheme_marker(p), s=40, facecolor=face,
-                       edgecolor=colors[p], linewidths=1.2, zorder=4)
+            ax.scatter(
+                widths[mask] * dx,
+                y[mask],
+                marker=scheme_marker(p),
+                s=40,
+                facecolor=face,
+                edgecolor=colors[p],
+                linewidths=1.2,
+                zorder=4,
+            )
         c, x = float(ds[f"{prefix}_intercept"].sel(param=p)), float(ds[prefix].sel(param=p))
         if np.isfinite(c) and np.isfinite(x):
-            ax.plot(fine, 2.0 ** (c - x * np.log2(fine)), color=colors[p], lw=1.2,
-                    label=_exponent_label(p, ds, prefix))
+            ax.plot(fine, 2.0 ** (c - x * np.log2(fine)), color=colors[p], lw=1.2, label=_exponent_label(p, ds, prefix))
         else:
             ax.plot([], [], color=colors[p], label=_exponent_label(p, ds, prefix))
     log2_axis(ax, "x")

@@ -1,5 +1,6 @@
 """Comparison study: fraction of non-diverged runs against width per scheme, (a) over the grid and
 seeds, (b) over seeds at the grid value nearest to the transferred hyperparameter."""
+
 from __future__ import annotations
 
 import xarray as xr
@@ -15,12 +16,21 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     widths = ds["width"].values
     hp, ref = ds.attrs.get("hp", "hp"), ds.attrs.get("reference_width", "")
     fig, axes = new_figure(2, settings=settings, sharey=True)
-    panels = (("stability_grid", "(a) over the grid and seeds"),
-              ("stability_transferred", f"(b) at the transferred {hp}*({ref})"))
+    panels = (
+        ("stability_grid", "(a) over the grid and seeds"),
+        ("stability_transferred", f"(b) at the transferred {hp}*({ref})"),
+    )
     for ax, (name, title) in zip(axes, panels):
         for p, dx in zip(params, offsets(len(params))):
-            ax.plot(widths * dx, ds[name].sel(param=p).values, color=colors[p], marker=scheme_marker(p),
-                    ms=6, lw=1.5, label=p)
+            ax.plot(
+                widths * dx,
+                ds[name].sel(param=p).values,
+                color=colors[p],
+                marker=scheme_marker(p),
+                ms=6,
+                lw=1.5,
+                label=p,
+            )
         log2_axis(ax, "x")
         ax.set_xticks(list(widths))
         ax.set_ylim(-0.05, 1.05)

@@ -1,5 +1,6 @@
 """Comparison study: the sweep panel of Fig 6 (:func:`.panels.draw_sweep_panel`) once per scheme, side
 by side on a shared y axis, with the transferred hyperparameter marked as a dotted line."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         ax.set_ylabel("")
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.suptitle(f"{sweep.attrs.get('study', '')}: {sweep.attrs.get('hp', 'hp')} sweep per scheme "
-                 "(dotted: value transferred from the reference width)")
+    fig.suptitle(
+        f"{sweep.attrs.get('study', '')}: {sweep.attrs.get('hp', 'hp')} sweep per scheme "
+        "(dotted: value transferred from the reference width)"
+    )
     return fig

@@ -1,4 +1,5 @@
 """Comparison study: transfer error against width per scheme (log y), bootstrap intervals as bars."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,18 +24,30 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         lo, hi = r["transfer_error_lo"].values, r["transfer_error_hi"].values
         show = (widths != ref) & np.isfinite(te) & (te > 0)
         x = widths[show] * dx
-        yerr = np.array([te[show] - np.where(np.isfinite(lo[show]), np.maximum(lo[show], 0), te[show]),
-                         np.where(np.isfinite(hi[show]), hi[show], te[show]) - te[show]])
+        yerr = np.array(
+            [
+                te[show] - np.where(np.isfinite(lo[show]), np.maximum(lo[show], 0), te[show]),
+                np.where(np.isfinite(hi[show]), hi[show], te[show]) - te[show],
+            ]
+        )
         yerr = np.clip(yerr, 0, None)
-        ax.errorbar(x, te[show], yerr=yerr, color=colors[p], marker=scheme_marker(p), ms=6, lw=1.5,
-                    capsize=3, label=p)
+        ax.errorbar(x, te[show], yerr=yerr, color=colors[p], marker=scheme_marker(p), ms=6, lw=1.5, capsize=3, label=p)
         # transferred value at (+inf) or next to (NaN) a diverged grid point: a marker on top
         near = ds["transferred_near_divergence"].sel(param=p).values.astype(bool)
         diverged = (widths != ref) & (np.isposinf(te) | (near & np.isnan(te)))
         if diverged.any():
-            ax.scatter(widths[diverged] * dx, np.full(diverged.sum(), 0.96), marker="X", s=70,
-                       color=colors[p], edgecolor="black", transform=top, clip_on=False, zorder=6,
-                       label=f"{p}: transferred {ds.attrs.get('hp', 'hp')} at/next to divergence")
+            ax.scatter(
+                widths[diverged] * dx,
+                np.full(diverged.sum(), 0.96),
+                marker="X",
+                s=70,
+                color=colors[p],
+                edgecolor="black",
+                transform=top,
+                clip_on=False,
+                zorder=6,
+                label=f"{p}: transferred {ds.attrs.get('hp', 'hp')} at/next to divergence",
+            )
     ax.set_yscale("log")
     log2_axis(ax, "x")
     ax.set_xticks([w for w in widths if w != ref] or list(widths))

@@ -12,6 +12,7 @@ Settings: ``steps`` (default: at most five from step 1 to the last; step 0 is th
 where the change is zero), ``quantities`` (subset of ``activation_rms``, ``change_rms``),
 ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -23,8 +24,10 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from .panels import positive, readable_log_axis
 from .style import new_figure
 
-QUANTITIES = {"activation_rms": ("activation RMS", "activation_slope"),
-              "change_rms": ("change RMS since init", "change_slope")}
+QUANTITIES = {
+    "activation_rms": ("activation RMS", "activation_slope"),
+    "change_rms": ("change RMS since init", "change_slope"),
+}
 BRANCHES = {"attn": "attention", "mlp": "MLP"}
 
 
@@ -78,8 +81,15 @@ def draw_panel(ax, ds: xr.Dataset, quantity: str, layers: list[str], steps: list
     for color, step in zip(colors, steps):
         b = float(slope.sel(step=step))
         text = f"{b:+.2f}" if np.isfinite(b) else "n/a"
-        ax.plot(widths, positive(size.sel(step=step).values), "o-", ms=3, lw=1.2, color=color,
-                label=f"t = {step}: slope {text}")
+        ax.plot(
+            widths,
+            positive(size.sel(step=step).values),
+            "o-",
+            ms=3,
+            lw=1.2,
+            color=color,
+            label=f"t = {step}: slope {text}",
+        )
     ax.set_yscale("log")
     min_log_span(ax)
     width_axis(ax, widths)
@@ -103,6 +113,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
             if r == len(rows) - 1:
                 ax.set_xlabel("width")
         axes[r, 0].set_ylabel(f"{param}\n{QUANTITIES[quantity][0]}")
-    fig.suptitle(f"{ds.attrs.get('study', '')}: coordinate check ({ds.attrs.get('optimizer', '')}, "
-                 f"lr {ds.attrs.get('lr', float('nan')):g}, base width {ds.attrs.get('base_width', '')})")
+    fig.suptitle(
+        f"{ds.attrs.get('study', '')}: coordinate check ({ds.attrs.get('optimizer', '')}, "
+        f"lr {ds.attrs.get('lr', float('nan')):g}, base width {ds.attrs.get('base_width', '')})"
+    )
     return fig

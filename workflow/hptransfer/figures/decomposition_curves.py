@@ -6,6 +6,7 @@ Notation (paper.md §4.3): φ_n = φ^n (total linearised loss change at width n)
 width n, φ_{n_max}^κ the same truncation applied to the n_max run (the ∞ proxy); residuals are
 φ − φ^κ. kappa.nc holds the seed means; the sweep's ``phi_k`` gives the seeds for error bars.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,15 @@ def phi_at_analysis_step(sweep: xr.Dataset, kappa: xr.Dataset | None = None) -> 
     with dims (width, hp, seed, k), sorted by the swept value."""
     phi = sweep["phi_k"]
     if "analysis_step" in phi.dims:
-        step = (kappa.attrs.get("analysis_step", "last") if kappa is not None else "last")
+        step = kappa.attrs.get("analysis_step", "last") if kappa is not None else "last"
         phi = phi.isel(analysis_step=-1) if step == "last" else phi.sel(analysis_step=json.loads(str(step)))
     hp = sweep.attrs["hp"]
     return phi.sortby(hp)
 
 
-def seed_curves(phi: xr.DataArray, hp: str, grid: np.ndarray, width: int, n_max: int,
-                kappa_idx: np.ndarray | None) -> dict[str, np.ndarray]:
+def seed_curves(
+    phi: xr.DataArray, hp: str, grid: np.ndarray, width: int, n_max: int, kappa_idx: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """Per-seed curves over ``grid`` (arrays seed × grid): total at n and n_max, and, given κ
     (one index per grid point, ≤ 0 where unusable), top-κ and residuals at n and n_max."""
     at_n = phi.sel(width=width).sel({hp: grid}).transpose("seed", hp, "k").values
@@ -56,8 +58,9 @@ def seed_curves(phi: xr.DataArray, hp: str, grid: np.ndarray, width: int, n_max:
         cols = np.arange(grid.size)
         top_n = np.where(ok, at_n[:, cols, idx], np.nan)
         top_max = np.where(ok, at_max[:, cols, idx], np.nan)
-        out.update(top_n=top_n, top_max=top_max, residual_n=out["total_n"] - top_n,
-                   residual_max=out["total_max"] - top_max)
+        out.update(
+            top_n=top_n, top_max=top_max, residual_n=out["total_n"] - top_n, residual_max=out["total_max"] - top_max
+        )
     return out
 
 

@@ -5,6 +5,7 @@ No data: the curves are explicit quadratics φ_n(ν) = φ*_n + (κ_n/2)(ν − �
 dash-dot, "n = ∞"). Panel (a) marks the loss gap a_n = |φ*_n − φ*_∞|, (b) the HP gap
 b_n = |ν*(n) − ν*(∞)|, (c) drops ν*(n) onto φ_∞ and marks the transfer gap c_n = φ_∞(ν*(n)) − φ*_∞.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,15 +18,15 @@ from matplotlib.figure import Figure
 from .style import INFINITY_COLOR, new_figure, width_colors
 
 DEFAULT_SETTINGS = {
-    "widths": [1, 2, 4, 8],      # schematic widths n (small n = light yellow, large n = dark purple)
-    "annotate_width": 1,         # the width whose gaps are drawn
-    "alpha": 1.0,                # loss-gap rate a_n ~ n^-alpha
-    "beta": 0.5,                 # HP-gap rate b_n ~ n^-beta (beta = alpha/2: the agnostic rate)
-    "loss_scale": 0.6,           # A
-    "hp_scale": 0.9,             # B
-    "curvature": 1.0,            # κ_∞
-    "curvature_shift": 0.5,      # C
-    "width_in": 10.5,            # figure size (inches), as for every figure (style.new_figure)
+    "widths": [1, 2, 4, 8],  # schematic widths n (small n = light yellow, large n = dark purple)
+    "annotate_width": 1,  # the width whose gaps are drawn
+    "alpha": 1.0,  # loss-gap rate a_n ~ n^-alpha
+    "beta": 0.5,  # HP-gap rate b_n ~ n^-beta (beta = alpha/2: the agnostic rate)
+    "loss_scale": 0.6,  # A
+    "hp_scale": 0.9,  # B
+    "curvature": 1.0,  # κ_∞
+    "curvature_shift": 0.5,  # C
+    "width_in": 10.5,  # figure size (inches), as for every figure (style.new_figure)
     "height_in": 3.6,
 }
 
@@ -60,20 +61,30 @@ def schematic_curves(settings: dict) -> tuple[dict[int, Parabola], Parabola]:
 def _draw_curves(ax, curves: dict[int, Parabola], limit: Parabola, colors: dict, nu: np.ndarray) -> None:
     for n, curve in curves.items():
         ax.plot(nu, curve(nu), color=colors[n], lw=1.8, label=f"n = {n}")
-        ax.plot(curve.minimiser, curve.minimum, marker="*", ms=12, color=colors[n], mec="black", mew=0.6,
-                zorder=5)
+        ax.plot(curve.minimiser, curve.minimum, marker="*", ms=12, color=colors[n], mec="black", mew=0.6, zorder=5)
     ax.plot(nu, limit(nu), color=INFINITY_COLOR, lw=1.8, ls="-.", label="n = ∞")
-    ax.plot(limit.minimiser, limit.minimum, marker="*", ms=13, color=INFINITY_COLOR, mec="black", mew=0.6,
-            zorder=5)
+    ax.plot(limit.minimiser, limit.minimum, marker="*", ms=13, color=INFINITY_COLOR, mec="black", mew=0.6, zorder=5)
 
 
 def _gap_arrow(ax, start: tuple[float, float], end: tuple[float, float], label: str, offset: tuple[float, float]):
-    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "<->", "color": "black", "lw": 1.2,
-                                                       "shrinkA": 0, "shrinkB": 0})
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops={"arrowstyle": "<->", "color": "black", "lw": 1.2, "shrinkA": 0, "shrinkB": 0},
+    )
     mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
     # Curves cross the arrows somewhere whatever the placement; a white box keeps labels legible.
-    ax.annotate(label, xy=mid, xytext=offset, textcoords="offset points", fontsize=11, ha="center",
-                va="center", bbox={"fc": "white", "ec": "none", "pad": 1.0})
+    ax.annotate(
+        label,
+        xy=mid,
+        xytext=offset,
+        textcoords="offset points",
+        fontsize=11,
+        ha="center",
+        va="center",
+        bbox={"fc": "white", "ec": "none", "pad": 1.0},
+    )
 
 
 def _panel_loss_gap(ax, curve: Parabola, limit: Parabola) -> None:
@@ -98,9 +109,16 @@ def _panel_transfer_gap(ax, curve: Parabola, limit: Parabola, color) -> None:
     x = ARROW_NU
     _gap_arrow(ax, (x, limit.minimum), (x, dropped), "", (0, 0))
     # The label sits beside the arrow as in (a).
-    ax.annotate(r"$c_n$", xy=(x, (dropped + limit.minimum) / 2), xytext=(12, 0),
-                textcoords="offset points", fontsize=11, ha="center", va="center",
-                bbox={"fc": "white", "ec": "none", "pad": 1.0})
+    ax.annotate(
+        r"$c_n$",
+        xy=(x, (dropped + limit.minimum) / 2),
+        xytext=(12, 0),
+        textcoords="offset points",
+        fontsize=11,
+        ha="center",
+        va="center",
+        bbox={"fc": "white", "ec": "none", "pad": 1.0},
+    )
 
 
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:

@@ -13,13 +13,13 @@ lowest seed-mean loss at the smallest width, :func:`~hptransfer.figures.selectio
 ``k_max`` (default: the largest width), ``log_k`` (log2 k axis; default false; Fig 33 true, where
 κ̂(n) ≪ n), ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .panels import (draw_kappa_panel, draw_profile_panel, figure_legend, kappa_marker_handle,
-                     width_legend_handles)
+from .panels import draw_kappa_panel, draw_profile_panel, figure_legend, kappa_marker_handle, width_legend_handles
 from .selection import chosen_hp_value
 from .style import new_figure, width_colors
 

@@ -5,6 +5,7 @@ which hyperparameter is swept (paper.md §5.1).
 
 Settings: ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import xarray as xr
@@ -20,8 +21,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     widths = sorted({int(w) for kappa in kappas for w in kappa["width"].values})
     n_max = max(int(kappa.attrs["n_max"]) for kappa in kappas)
     colors = width_colors(widths + [n_max])  # the colours of the figures that show n_max too
-    fig, axes = new_figure(len(kappas), settings=settings, width_per=4.0, height=3.6, sharey=True,
-                           squeeze=False)
+    fig, axes = new_figure(len(kappas), settings=settings, width_per=4.0, height=3.6, sharey=True, squeeze=False)
     failed: set[int] = set()
     for i, (ax, kappa) in enumerate(zip(axes[0], kappas)):
         failed |= set(draw_kappa_panel(ax, kappa, colors))

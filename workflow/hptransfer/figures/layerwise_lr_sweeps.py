@@ -7,6 +7,7 @@ Inputs: ``sweep``/``transfer`` of this (layer-wise) study and ``plain_sweep``/``
 the plain study (catalogue companion ``plain``).
 Settings: ``ylim`` [lo, hi], ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .panels import (draw_loglog_sweep_panel, figure_legend, readable_log_axis, star_handles,
-                     width_handles)
+from .panels import draw_loglog_sweep_panel, figure_legend, readable_log_axis, star_handles, width_handles
 from .style import new_figure, width_colors
 
 
@@ -40,9 +40,13 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     fig, axes = new_figure(2, settings=settings, width_per=4.6, height=3.8, sharey=True)
     edge = False
     for ax, (sweep, transfer), title in (
-            (axes[0], plain, f"(a) {plain[0].attrs.get('study', '')}: one learning rate"),
-            (axes[1], layerwise, f"(b) {layerwise[0].attrs.get('study', '')}: "
-                                 f"{_factor_text(second_layer_factor(layerwise[0]))}")):
+        (axes[0], plain, f"(a) {plain[0].attrs.get('study', '')}: one learning rate"),
+        (
+            axes[1],
+            layerwise,
+            f"(b) {layerwise[0].attrs.get('study', '')}: {_factor_text(second_layer_factor(layerwise[0]))}",
+        ),
+    ):
         edge |= draw_loglog_sweep_panel(ax, sweep, transfer, colors)
         ax.set_title(title)
     axes[1].set_ylabel("")

@@ -1,4 +1,5 @@
 """EMA, iterate and EMA-linearised validation loss against step for one run (paper Fig 7)."""
+
 from __future__ import annotations
 
 import xarray as xr
@@ -15,9 +16,11 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     seed = int(settings.get("seed", sweep["seed"].values[0]))
     run = sweep.sel({hp: value, "seed": seed, "width": width})
     fig, ax = new_figure(1, settings=settings, width_per=5.0)
-    for name, label, style in (("loss_val_iterate", "iterate loss", dict(color="tab:grey", lw=1.0)),
-                               ("loss_val_ema", "EMA loss", dict(color="tab:blue", lw=2.0)),
-                               ("loss_linearized", "linearised loss", dict(color="tab:red", ls="--", lw=1.5))):
+    for name, label, style in (
+        ("loss_val_iterate", "iterate loss", dict(color="tab:grey", lw=1.0)),
+        ("loss_val_ema", "EMA loss", dict(color="tab:blue", lw=2.0)),
+        ("loss_linearized", "linearised loss", dict(color="tab:red", ls="--", lw=1.5)),
+    ):
         curve = valid_steps(run[name])
         ax.plot(curve["eval_step"], curve, label=label, **style)
     gap = float(run["linearization_gap"])

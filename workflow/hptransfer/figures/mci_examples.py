@@ -1,5 +1,6 @@
 """The validation examples of the reference run with the lowest (left) and highest (right) MCI, and
 under each its per-example components ψ_ij against j (paper Fig 15)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,9 @@ from .style import new_figure
 def draw(inputs: dict[str, xr.Dataset], settings: dict):
     sw = inputs["samplewise"]
     n_ex = sw.sizes["rank"]
-    fig, axes = new_figure(2 * n_ex, 2, settings=settings, width_per=1.7, height=1.9,
-                           gridspec_kw={"height_ratios": [1.2, 1]})
+    fig, axes = new_figure(
+        2 * n_ex, 2, settings=settings, width_per=1.7, height=1.9, gridspec_kw={"height_ratios": [1.2, 1]}
+    )
     j = sw["component"].values
     psi = sw["example_psi"]
     lim = float(np.nanmax(np.abs(psi.values))) if np.isfinite(psi.values).any() else 1.0
@@ -23,8 +25,13 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
             ex = sw.isel(side=s, rank=r)
             if "example_image" in sw:
                 img = ex["example_image"].values
-                ax_img.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r" if img.shape[-1] == 1 else None,
-                              interpolation="nearest", vmin=0, vmax=1)
+                ax_img.imshow(
+                    img[..., 0] if img.shape[-1] == 1 else img,
+                    cmap="gray_r" if img.shape[-1] == 1 else None,
+                    interpolation="nearest",
+                    vmin=0,
+                    vmax=1,
+                )
             ax_img.set_xticks([])
             ax_img.set_yticks([])
             ax_img.grid(False)
@@ -40,6 +47,9 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
             else:
                 ax_psi.set_ylabel(r"$\psi_{ij}$")
     hp = sw.attrs.get("hp", "lr")
-    fig.suptitle(f"{sw.attrs.get('study', '')}: lowest MCI (left, blue) and highest MCI (right, red), "
-                 f"n = {sw.attrs['reference_width']}, {hp} = {sw.attrs['reference_lr']:g}", fontsize=10)
+    fig.suptitle(
+        f"{sw.attrs.get('study', '')}: lowest MCI (left, blue) and highest MCI (right, red), "
+        f"n = {sw.attrs['reference_width']}, {hp} = {sw.attrs['reference_lr']:g}",
+        fontsize=10,
+    )
     return fig

@@ -4,6 +4,7 @@ across widths (seed pairs averaged).
 
 Settings: ``<hp>`` (e.g. ``lr``: the heatmaps' learning rate, nearest grid point; default the
 reference run's), ``widths`` (heatmap widths; default all), ``bins`` (40)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,15 @@ def draw_overlap(ax, values: np.ndarray, widths, vmin: float, vmax: float, title
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if values[i, j] < (vmin + vmax) / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if values[i, j] < (vmin + vmax) / 2 else "black",
+                )
     ax.set_title(title)
     return im
 

@@ -6,6 +6,7 @@ The swept hyperparameter is plotted at ``2**nu`` with ``nu = hp_coordinate(hp, v
 axis: the learning rate itself for LR sweeps, the effective window (1-β)^-1 for Adam-β sweeps (the
 paper's x-axis for Figs 18–22), so one axis convention serves every sweep.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,14 +18,23 @@ from matplotlib.transforms import blended_transform_factory
 from ..analysis import hp_coordinate
 from .decomposition_curves import grid_nu, optimum, phi_at_analysis_step, smooth
 from .selection import final_linearized, fit_params, seed_stats
-from .style import (EDGE_STAR, STAR, ema_loss_label, hp_label, scaling_law_label, task_loss_label,
-                    width_colors, width_label)
+from .style import (
+    EDGE_STAR,
+    STAR,
+    ema_loss_label,
+    hp_label,
+    scaling_law_label,
+    task_loss_label,
+    width_colors,
+    width_label,
+)
 
 # More widths than this and the width legend moves outside the axes.
 INSIDE_LEGEND_MAX = 7
 
 
 # ------------------------------------------------------------------- where values sit on the axes
+
 
 def hp_x(hp: str, values) -> np.ndarray:
     """Where swept values sit on the plotted (log2) hyperparameter axis."""
@@ -62,6 +72,7 @@ def offsets(n_params: int, spread: float = 0.04) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------- axis scales
 
+
 def log2_axis(ax, axis: str = "x") -> None:
     """Log2 scale with ticks labelled 2^k (the paper's swept-hyperparameter axes)."""
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
@@ -86,6 +97,7 @@ def readable_log_axis(ax, axis: str = "y") -> None:
 
 # ------------------------------------------------------------------------------ stars and legends
 
+
 def star(ax, x: float, y: float, at_edge: bool = False, size: float | None = None) -> None:
     """Red star at an optimum; hollow where the optimum is on the grid edge (only a bound)."""
     if not (np.isfinite(x) and np.isfinite(y)):
@@ -98,11 +110,11 @@ def star(ax, x: float, y: float, at_edge: bool = False, size: float | None = Non
 
 def star_handles(edge: bool) -> list:
     """Legend proxies for the optimum stars (the hollow one only where some optimum is an edge)."""
-    handles = [Line2D([], [], ls="none", marker="*", ms=11, mfc="red", mec="black", mew=0.6,
-                      label="optimum")]
+    handles = [Line2D([], [], ls="none", marker="*", ms=11, mfc="red", mec="black", mew=0.6, label="optimum")]
     if edge:
-        handles.append(Line2D([], [], ls="none", marker="*", ms=11, mfc="none", mec="red", mew=1.2,
-                              label="optimum at grid edge"))
+        handles.append(
+            Line2D([], [], ls="none", marker="*", ms=11, mfc="none", mec="red", mew=1.2, label="optimum at grid edge")
+        )
     return handles
 
 
@@ -114,14 +126,25 @@ def width_handles(widths, colors: dict | None = None, n_max: int | None = None, 
 
 def width_legend_handles(widths: list[int], colors: dict, failed=(), n_max: int | None = None) -> list:
     """One entry per width, × and ": FAIL" where Algorithm 1 failed; n_max labelled (∞)."""
-    return [Line2D([], [], color=colors[n], marker="x" if n in failed else "o", ms=5, lw=1.5,
-                   label=width_label(n, n_max) + (": FAIL" if n in failed else "")) for n in widths]
+    return [
+        Line2D(
+            [],
+            [],
+            color=colors[n],
+            marker="x" if n in failed else "o",
+            ms=5,
+            lw=1.5,
+            label=width_label(n, n_max) + (": FAIL" if n in failed else ""),
+        )
+        for n in widths
+    ]
 
 
 def kappa_marker_handle(hp: str) -> Line2D:
     """Legend entry for the κ̂(n) circles on the profile curves."""
-    return Line2D([], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=0.9,
-                  label=r"$\hat\kappa(n)$ at this " + hp)
+    return Line2D(
+        [], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=0.9, label=r"$\hat\kappa(n)$ at this " + hp
+    )
 
 
 def legend(ax, handles: list, title: str | None = "width", outside: bool | None = None, **kw):
@@ -140,6 +163,7 @@ def figure_legend(fig, handles: list, title: str | None = "width", **kw):
 
 # ------------------------------------------------------------------------- sweep and scaling panels
 
+
 def draw_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, metric: str | None = None) -> None:
     """The study's loss (final, or at its ``analysis.step``) against the swept hyperparameter (at
     :func:`hp_x`: the value itself for a learning rate, (1-β)^-1 for a momentum), one colour per
@@ -152,12 +176,12 @@ def draw_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, metric: str | 
     for width in sweep["width"].values:
         loss = sweep[metric].sel(width=width)
         mean, std = loss.mean("seed"), loss.std("seed")
-        ax.errorbar(x, mean, yerr=std, color=colors[width], marker="o", ms=4, lw=1.5, capsize=2,
-                    label=f"n = {int(width)}")
+        ax.errorbar(
+            x, mean, yerr=std, color=colors[width], marker="o", ms=4, lw=1.5, capsize=2, label=f"n = {int(width)}"
+        )
         t = transfer.sel(width=width)
         if "loss_curve" in transfer:
-            ax.plot(nu_x(transfer["nu_fine"].values), t["loss_curve"].values, color=colors[width],
-                    lw=0.6, alpha=0.6)
+            ax.plot(nu_x(transfer["nu_fine"].values), t["loss_curve"].values, color=colors[width], lw=0.6, alpha=0.6)
         star(ax, float(nu_x(t["nu_star"])), float(t["loss_star"]), bool(t["at_edge"]))
     log2_axis(ax, "x")
     ax.set_xlabel(hp_label(hp))
@@ -178,8 +202,9 @@ def draw_linearized_overlay(ax, sweep: xr.Dataset) -> None:
         ax.plot(sweep[hp].values[ok], y[ok], ls="--", marker="x", ms=4, lw=1.0, color=colors[width], alpha=0.8)
 
 
-def draw_loglog_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, colors: dict | None = None,
-                            bands: bool = False) -> bool:
+def draw_loglog_sweep_panel(
+    ax, sweep: xr.Dataset, transfer: xr.Dataset, colors: dict | None = None, bands: bool = False
+) -> bool:
     """Seed-mean loss against the swept hyperparameter for every width on log-log axes (the two-layer
     figures, paper Figs 2, 5 (a), 17).
 
@@ -200,8 +225,19 @@ def draw_loglog_sweep_panel(ax, sweep: xr.Dataset, transfer: xr.Dataset, colors:
             ax.fill_between(x, positive(m - s), positive(m + s), color=color, alpha=0.2, lw=0)
             ax.plot(x, positive(m), "o", color=color, ms=3.5)
         else:
-            ax.errorbar(x, positive(m), yerr=np.where(np.isfinite(s), s, 0.0), fmt="o", color=color, ms=4,
-                        mfc=color, mec="white", mew=0.4, elinewidth=0.7, capsize=0)
+            ax.errorbar(
+                x,
+                positive(m),
+                yerr=np.where(np.isfinite(s), s, 0.0),
+                fmt="o",
+                color=color,
+                ms=4,
+                mfc=color,
+                mec="white",
+                mew=0.4,
+                elinewidth=0.7,
+                capsize=0,
+            )
         if width in transfer["width"].values:
             t = transfer.sel(width=width)
             if "loss_curve" in transfer:
@@ -229,8 +265,13 @@ def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
     fit_opt, fit_tr = fit_params(transfer, "fit_opt", names), fit_params(transfer, "fit_transfer", names)
     ref = transfer["nu_transferred"].attrs.get("long_name", "").split("nu*(")[-1].rstrip(")")
     ax.plot(widths, transfer["loss_star"], "o", color="tab:blue", label=f"at ν*(n): {scaling_law_label(fit_opt)}")
-    ax.plot(widths, transfer["loss_transferred"], "^", color="tab:orange",
-            label=f"at ν*({ref}): {scaling_law_label(fit_tr)}")
+    ax.plot(
+        widths,
+        transfer["loss_transferred"],
+        "^",
+        color="tab:orange",
+        label=f"at ν*({ref}): {scaling_law_label(fit_tr)}",
+    )
     # an unidentified law's curve would draw parameters that mean nothing (a step, a runaway asymptote)
     for fit, line, colour, lw in ((fit_opt, "-", "tab:blue", 1.2), (fit_tr, ":", "tab:orange", 1.5)):
         if fit["identified"] and np.isfinite(fit["alpha"]):
@@ -242,6 +283,7 @@ def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
 
 
 # ------------------------------------------------------------------------ decomposition panels
+
 
 def draw_kappa_panel(ax, kappa: xr.Dataset, colors: dict) -> list[int]:
     """κ̂(n) against the swept value; returns the widths where Algorithm 1 failed (marked by × along
@@ -270,8 +312,9 @@ def draw_kappa_panel(ax, kappa: xr.Dataset, colors: dict) -> list[int]:
     return failed
 
 
-def draw_profile_panel(ax, sweep: xr.Dataset, kappa: xr.Dataset, value: float, colors: dict,
-                       k_max: int, log_k: bool) -> None:
+def draw_profile_panel(
+    ax, sweep: xr.Dataset, kappa: xr.Dataset, value: float, colors: dict, k_max: int, log_k: bool
+) -> None:
     """The top-k profile φ_n^k against k = 1 … min(n, k_max) at one swept value, for every width
     (seed mean with a seed-std band), with a circle at κ̂(n) on each width-n curve."""
     hp = sweep.attrs["hp"]
@@ -296,13 +339,23 @@ def draw_profile_panel(ax, sweep: xr.Dataset, kappa: xr.Dataset, value: float, c
     ax.set_ylabel(r"$\phi_n^k$ ($\Delta$loss of the top-k part)")
 
 
-def draw_curve(ax, nu, mean, std, color, label: str, ls: str = "-", marker: str = "o",
-               with_star: bool = True) -> bool:
+def draw_curve(ax, nu, mean, std, color, label: str, ls: str = "-", marker: str = "o", with_star: bool = True) -> bool:
     """One decomposed loss curve: seed means with std bars, the spline through them, and the
     minimiser's star; returns whether the minimiser is on a grid edge."""
     x = nu_x(nu)
-    ax.errorbar(x, mean, yerr=np.where(np.isfinite(std), std, 0.0), fmt=marker, ms=4, color=color,
-                mfc=color if ls == "-" else "white", mec=color, mew=1.0, elinewidth=0.8, capsize=0)
+    ax.errorbar(
+        x,
+        mean,
+        yerr=np.where(np.isfinite(std), std, 0.0),
+        fmt=marker,
+        ms=4,
+        color=color,
+        mfc=color if ls == "-" else "white",
+        mec=color,
+        mew=1.0,
+        elinewidth=0.8,
+        capsize=0,
+    )
     fine, curve = smooth(nu, mean)
     ax.plot(nu_x(fine), curve, ls=ls, color=color, lw=1.5, label=label)
     if not with_star:

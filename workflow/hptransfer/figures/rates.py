@@ -1,5 +1,6 @@
 """Rates figure: a_n, b_n, c_n against width (log-log) with the fitted gap laws and the sqrt(a_n)
 reference that separates fast from weak transfer (paper §1.3–1.5)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,7 @@ def gap_law(widths: np.ndarray, gaps: np.ndarray, exponent: float, n_max: float 
     :func:`hptransfer.analysis.fits.fit_power` has it). Returns (n, law) on a fine grid over the
     measured widths.
     """
+
     def shape(n):
         return n ** (-exponent) - (n_max ** (-exponent) if n_max is not None else 0.0)
 
@@ -26,7 +28,7 @@ def gap_law(widths: np.ndarray, gaps: np.ndarray, exponent: float, n_max: float 
 
 
 def _law_label(t: xr.Dataset, exponent: str, n_max: float | None) -> str:
-    """"fit A(n^-α − n_max^-α), α = 0.94 ± 0.05" (± the standard error, where the fit has one)."""
+    """ "fit A(n^-α − n_max^-α), α = 0.94 ± 0.05" (± the standard error, where the fit has one)."""
     e = float(t[exponent])
     se = float(t[f"{exponent}_se"]) if f"{exponent}_se" in t else np.nan
     x = {"alpha": "α", "beta": "β"}[exponent]
@@ -49,8 +51,16 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         ok = np.isfinite(y) & (y > 0)
         ax.loglog(widths[ok], y[ok], "o-", color="tab:blue", label=label)
         if not ok.any():
-            ax.text(0.5, 0.5, "no gap to show: too few widths\nwith an interior optimum",
-                    transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.35")
+            ax.text(
+                0.5,
+                0.5,
+                "no gap to show: too few widths\nwith an interior optimum",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="0.35",
+            )
         if exponent and np.isfinite(float(t[exponent])) and ok.sum() >= 2:
             fine, law = gap_law(widths[ok], y[ok], float(t[exponent]), n_max)
             ax.plot(fine, law, ":", color="black", label=_law_label(t, exponent, n_max))
@@ -60,7 +70,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
             if okb.any():
                 ax.loglog(widths[okb], np.sqrt(a[okb]), "--", color="tab:red", label=r"$\sqrt{a_n}$")
         log2_axis(ax, "x")
-        ax.set_xlim(widths.min() / 2 ** 0.25, widths.max() * 2 ** 0.25)
+        ax.set_xlim(widths.min() / 2**0.25, widths.max() * 2**0.25)
         ax.set_xlabel("width n")
         ax.set_title(label)
         if ok.any():

@@ -1,4 +1,5 @@
 """Draw a figure module's figure from dataset files and save it as PDF and PNG, deterministically."""
+
 from __future__ import annotations
 
 import importlib

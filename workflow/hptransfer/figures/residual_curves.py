@@ -13,6 +13,7 @@ is at least as tall as the top-κ curves' range in the same window, so a flat re
 next to Fig 8 (``match_fig08_scale``: default true; ``ylim`` [lo, hi] overrides). ``widths``: the
 widths shown, as for :mod:`.topk_curves`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,11 +61,14 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
             left.plot([], [], color=colors[n], label=f"n = {n}: κ̂ FAIL")
             continue
         runs = seed_curves(phi, hp, grid, n, n_max, k["kappa"].values)
-        for ax, resid, spread, top in ((left, "residual_n", runs["residual_n"], "phi_n_kappa"),
-                                       (right, "residual_max", runs["residual_max"], "phi_max_kappa")):
+        for ax, resid, spread, top in (
+            (left, "residual_n", runs["residual_n"], "phi_n_kappa"),
+            (right, "residual_max", runs["residual_max"], "phi_max_kappa"),
+        ):
             mean = k[resid].values
-            draw_curve(ax, nu[inside], mean[inside], seed_std(spread)[inside], colors[n], width_label(n),
-                       with_star=False)
+            draw_curve(
+                ax, nu[inside], mean[inside], seed_std(spread)[inside], colors[n], width_label(n), with_star=False
+            )
             nu_top, _, _ = optimum(nu, k[top].values)
             if np.isfinite(nu_top):
                 ax.axvline(float(nu_x(nu_top)), color=colors[n], ls=":", lw=1.1)
@@ -77,14 +81,15 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     for ax in (left, right):
         log2_axis(ax, "x")
         ax.set_xlabel(hp_label(hp))
-        ax.set_xlim(x_lo / 2 ** 0.15, x_hi * 2 ** 0.15)
+        ax.set_xlim(x_lo / 2**0.15, x_hi * 2**0.15)
     if "ylim" in settings:
         left.set_ylim(*settings["ylim"])
     elif settings.get("match_fig08_scale", True) and shown:
         left.set_ylim(*_comparable_ylim(np.concatenate(shown), np.concatenate(topk)))
     left.legend(title="width", fontsize=7.5)
-    fig.suptitle(f"{kappa.attrs.get('study', '')}: residual loss curves near the top-κ minimisers "
-                 "(dotted)", fontsize=11)
+    fig.suptitle(
+        f"{kappa.attrs.get('study', '')}: residual loss curves near the top-κ minimisers (dotted)", fontsize=11
+    )
     return fig
 
 

@@ -10,6 +10,7 @@
 
 Settings: ``width_in`` / ``height_in``, ``lam_range`` [lo, hi] (x-range of (a)).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from .panels import finite_limits, positive, readable_log_axis
 from .style import INFINITY_COLOR, STAR, width_colors
 
-GAPS = (("a", r"loss gap $a_n$", "d/n"), ("b", r"HP gap $b_n$", "d/n"),
-        ("c", r"suboptimality gap $c_n$", "(d/n)²"))
+GAPS = (("a", r"loss gap $a_n$", "d/n"), ("b", r"HP gap $b_n$", "d/n"), ("c", r"suboptimality gap $c_n$", "(d/n)²"))
 
 
 def psi2_text(psi2: float) -> str:
@@ -41,14 +41,14 @@ def draw_risk_panel(ax, rf: xr.Dataset, settings: dict) -> None:
     lam = rf["lam"].values
     star = dict(STAR, s=90)
     for p in finite:
-        ax.plot(lam, positive(rf["excess_risk"].sel(psi2=p).values), color=colors[p], lw=1.4,
-                label=f"n/d = {psi2_text(p)}")
+        ax.plot(
+            lam, positive(rf["excess_risk"].sel(psi2=p).values), color=colors[p], lw=1.4, label=f"n/d = {psi2_text(p)}"
+        )
     for p in finite:
         ax.scatter([float(rf["lambda_star"].sel(psi2=p))], [float(rf["excess_risk_star"].sel(psi2=p))], **star)
     if np.isinf(psi2).any():
         inf = rf.sel(psi2=np.inf)
-        ax.plot(lam, positive(inf["excess_risk"].values), color=INFINITY_COLOR, ls="--", lw=1.8,
-                label="n/d = ∞")
+        ax.plot(lam, positive(inf["excess_risk"].values), color=INFINITY_COLOR, ls="--", lw=1.8, label="n/d = ∞")
         ax.scatter([float(inf["lambda_star"])], [float(inf["excess_risk_star"])], **star)
     shown_values = [rf["excess_risk"].sel(psi2=p).values for p in psi2[rf["in_curves"].values]]
     if "sim_risk_mean" in rf:
@@ -61,8 +61,21 @@ def draw_risk_panel(ax, rf: xr.Dataset, settings: dict) -> None:
             color = colors[near] if near is not None and abs(near - p) <= 1e-6 * p else "grey"
             label = f"simulation, n/d = {psi2_text(p)}" + (f" (d = {d})" if d else "")
             shown_values.append(mean)
-            ax.errorbar(rf["sim_lam"].values, positive(mean), yerr=se, fmt="s", ms=5, color=color, mec="black",
-                        mew=0.7, ecolor="black", elinewidth=0.9, capsize=2.5, zorder=6, label=label)
+            ax.errorbar(
+                rf["sim_lam"].values,
+                positive(mean),
+                yerr=se,
+                fmt="s",
+                ms=5,
+                color=color,
+                mec="black",
+                mew=0.7,
+                ecolor="black",
+                elinewidth=0.9,
+                capsize=2.5,
+                zorder=6,
+                label=label,
+            )
     ax.set_yscale("log")
     # limits from the curves and simulation means: a wide standard error may run off the axes
     limits = finite_limits(*shown_values, pad=0.06, log=True)
@@ -87,16 +100,21 @@ def draw_gap_panels(axes, rf: xr.Dataset) -> None:
         y = positive(rf[name].values[use])
         ok = np.isfinite(y)
         slope = float(rf.attrs.get(f"slope_{name}", np.nan))
-        fitted = (f"fitted slope {slope:.2f} ({where})" if np.isfinite(slope)
-                  else "fitted slope n/a (too few points)")
+        fitted = f"fitted slope {slope:.2f} ({where})" if np.isfinite(slope) else "fitted slope n/a (too few points)"
         ax.loglog(x[ok], y[ok], "o-", color="tab:blue", ms=4.5, lw=1.3, label=fitted)
         predicted = float(rf.attrs.get(f"predicted_slope_{name}", -2.0 if name == "c" else -1.0))
         if ok.sum() >= 1:
             # guide through the last point, shifted down by a factor 2 to stay off the data
             x0, y0 = x[ok][-1], y[ok][-1]
             xs = np.array([x[ok][0], x0])
-            ax.loglog(xs, 0.5 * y0 * (xs / x0) ** predicted, "--", color="black", lw=1.1,
-                      label=f"slope {predicted:g}: ∝ {guide}")
+            ax.loglog(
+                xs,
+                0.5 * y0 * (xs / x0) ** predicted,
+                "--",
+                color="black",
+                lw=1.1,
+                label=f"slope {predicted:g}: ∝ {guide}",
+            )
         ax.set_ylabel(label)
         ax.legend(fontsize=7, loc="upper right")
         ax.set_xscale("log", base=2)
@@ -108,8 +126,7 @@ def draw_gap_panels(axes, rf: xr.Dataset) -> None:
 
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     rf = inputs["rf"]
-    fig = plt.figure(figsize=(settings.get("width_in", 10.5), settings.get("height_in", 5.4)),
-                     layout="constrained")
+    fig = plt.figure(figsize=(settings.get("width_in", 10.5), settings.get("height_in", 5.4)), layout="constrained")
     axd = fig.subplot_mosaic([["risk", "a"], ["risk", "b"], ["risk", "c"]], width_ratios=[1.3, 1.0])
     draw_risk_panel(axd["risk"], rf, settings)
     gap_axes = [axd["a"], axd["b"], axd["c"]]

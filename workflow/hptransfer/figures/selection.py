@@ -1,13 +1,14 @@
 """What a figure shows, read from its datasets and settings: the swept value(s) and top-k it picks,
 the widths it keeps, the datasets of each study of a multi-study figure, fitted parameters, and the
 seed statistics of a sweep. No drawing here."""
+
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-
 # ------------------------------------------------------------------------------- swept values
+
 
 def nearest_grid_value(sweep: xr.Dataset, value: float, hp: str | None = None) -> float:
     """The grid point of ``hp`` (default: the swept hyperparameter) nearest to ``value`` in log space."""
@@ -80,6 +81,7 @@ def study_inputs(inputs: dict[str, xr.Dataset], names: tuple[str, ...]) -> list[
 
 
 # ------------------------------------------------------------------------------ numbers to draw
+
 
 def valid_steps(da: xr.DataArray, dim: str = "eval_step") -> xr.DataArray:
     """Drop the NaN padding of shorter (diverged) runs."""

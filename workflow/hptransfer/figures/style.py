@@ -4,6 +4,7 @@ the figures (axis labels, width and panel labels, fitted laws as "L = c + A·n^-
 
 Nothing here takes an Axes: drawing on one is :mod:`.panels`' job.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -16,9 +17,18 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-RC = {"figure.dpi": 100, "savefig.dpi": 200, "axes.titlesize": 11, "axes.labelsize": 10,
-      "legend.fontsize": 8, "xtick.labelsize": 9, "ytick.labelsize": 9, "pdf.fonttype": 42,
-      "svg.hashsalt": "hptransfer", "path.simplify": False}
+RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "hptransfer",
+    "path.simplify": False,
+}
 
 
 @contextmanager
@@ -27,8 +37,9 @@ def figure_style():
         yield
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, settings: dict | None = None, width_per: float = 4.2,
-               height: float = 3.4, **kw):
+def new_figure(
+    ncols: int = 1, nrows: int = 1, settings: dict | None = None, width_per: float = 4.2, height: float = 3.4, **kw
+):
     settings = settings or {}
     w = settings.get("width_in", width_per * ncols)
     h = settings.get("height_in", height * nrows)
@@ -79,8 +90,13 @@ EDGE_STAR = dict(marker="*", s=180, facecolor="none", edgecolor="red", linewidth
 
 # -------------------------------------------------------------------------------------- labels
 
-HP_LABELS = {"lr": "learning rate", "beta1": r"$(1-\beta_1)^{-1}$", "beta2": r"$(1-\beta_2)^{-1}$",
-             "momentum": "momentum", "weight_decay": "weight decay"}
+HP_LABELS = {
+    "lr": "learning rate",
+    "beta1": r"$(1-\beta_1)^{-1}$",
+    "beta2": r"$(1-\beta_2)^{-1}$",
+    "momentum": "momentum",
+    "weight_decay": "weight decay",
+}
 # loss axis of the two-layer sweeps, by task
 TASK_LOSS_LABELS = {"kindex": "validation MSE", "sphere": "validation BCE"}
 
@@ -105,7 +121,7 @@ def width_label(width: int, n_max: int | None = None) -> str:
 
 
 def panel_label(index: int, count: int = 2) -> str:
-    """"(a) ", "(b) ", … for the panels of a figure with more than one, "" otherwise."""
+    """ "(a) ", "(b) ", … for the panels of a figure with more than one, "" otherwise."""
     return f"({chr(ord('a') + index)}) " if count > 1 else ""
 
 
@@ -130,4 +146,4 @@ def lr_law_label(law: dict) -> str:
         return r"$\log_2\eta^*$: fit unavailable"
     if not law["identified"]:
         return r"$\log_2\eta^*$: " + UNIDENTIFIED
-    return (rf"$\log_2\eta^*$ = {law['D']:.2f} − {law['B']:.3g}·n$^{{-{law['beta']:.3f}}}$")
+    return rf"$\log_2\eta^*$ = {law['D']:.2f} − {law['B']:.3g}·n$^{{-{law['beta']:.3f}}}$"

@@ -1,6 +1,7 @@
 """The learning-rate sweep and the scaling of its optimal loss re-evaluated on the easy (lowest-MCI)
 subset (top) and the hard (highest-MCI) subset (bottom) of the validation examples (paper Fig 16):
 the two panels of Fig 6 (:mod:`.sweep_scaling`), one row per subset."""
+
 from __future__ import annotations
 
 import xarray as xr

@@ -6,6 +6,7 @@ with the fitted laws.
 Settings: ``linearized`` (default false; Fig 13 true): the EMA-linearised final loss as dashed lines
 over (a); ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import xarray as xr

@@ -4,6 +4,7 @@ log2 axis (paper.md §5.1).
 
 Settings: ``ylim`` [lo, hi] (shared loss axis), ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import xarray as xr
@@ -16,8 +17,7 @@ from .style import new_figure, panel_label
 
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     groups = study_inputs(inputs, ("sweep", "transfer"))
-    fig, axes = new_figure(len(groups), settings=settings, width_per=4.6, height=3.8, sharey=True,
-                           squeeze=False)
+    fig, axes = new_figure(len(groups), settings=settings, width_per=4.6, height=3.8, sharey=True, squeeze=False)
     for i, (ax, group) in enumerate(zip(axes[0], groups)):
         draw_sweep_panel(ax, group["sweep"], group["transfer"])
         sweep = group["sweep"]

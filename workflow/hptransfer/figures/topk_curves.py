@@ -14,6 +14,7 @@ Settings: ``widths`` (the widths below n_max shown: a list, or ``ends_and_middle
 a middle and the largest, as the paper's {128, 1024, 4096} of Fig 34; default all),
 ``width_in`` / ``height_in``, ``ylim`` [lo, hi] (shared by both panels).
 """
+
 from __future__ import annotations
 
 import xarray as xr
@@ -44,15 +45,30 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
         if bool(k["failed"]):
             right.plot([], [], color=blues[i], label=f"n = {n}: κ̂ FAIL")
             continue
-        edge |= draw_curve(right, nu, k["phi_n_kappa"].values, seed_std(runs["top_n"]), blues[i],
-                           rf"$\phi_{{{n}}}^{{\kappa_{{{n}}}}}$")
-        edge |= draw_curve(right, nu, k["phi_max_kappa"].values, seed_std(runs["top_max"]), purples[i],
-                           rf"$\phi_{{{n_max}}}^{{\kappa_{{{n}}}}}$", ls="--", marker="s")
+        edge |= draw_curve(
+            right, nu, k["phi_n_kappa"].values, seed_std(runs["top_n"]), blues[i], rf"$\phi_{{{n}}}^{{\kappa_{{{n}}}}}$"
+        )
+        edge |= draw_curve(
+            right,
+            nu,
+            k["phi_max_kappa"].values,
+            seed_std(runs["top_max"]),
+            purples[i],
+            rf"$\phi_{{{n_max}}}^{{\kappa_{{{n}}}}}$",
+            ls="--",
+            marker="s",
+        )
     # the n_max curve: the same for every width, taken from the first row
     runs = seed_curves(phi, hp, grid, widths[0], n_max, None) if widths else None
     if widths:
-        edge |= draw_curve(left, nu, kappa["phi_max"].isel(width=0).values, seed_std(runs["total_max"]),
-                           colors[n_max], width_label(n_max, n_max))
+        edge |= draw_curve(
+            left,
+            nu,
+            kappa["phi_max"].isel(width=0).values,
+            seed_std(runs["total_max"]),
+            colors[n_max],
+            width_label(n_max, n_max),
+        )
 
     left.set_title(r"(a) total: $\phi_n$")
     right.set_title(r"(b) top-$\kappa$: $\phi_n^{\kappa_n}$ (solid), $\phi_{n_{max}}^{\kappa_n}$ (dashed)")

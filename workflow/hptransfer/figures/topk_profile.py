@@ -12,6 +12,7 @@ true: GPT-2 + Muon at 0.001 in the paper, where the profile looks like Llama-Muo
 near-optimal, Adam-like 0.012), ``k_max`` (default: the largest width), ``log_k`` (log2 k axis;
 default false), ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import xarray as xr
@@ -24,8 +25,11 @@ from .style import new_figure, panel_label, width_colors
 
 def profile_panels(inputs: dict[str, xr.Dataset], settings: dict) -> list[tuple[dict, float]]:
     """(study datasets, swept value) per panel: each study at each chosen value."""
-    return [(group, value) for group in study_inputs(inputs, ("kappa", "sweep"))
-            for value in chosen_hp_values(group["sweep"], settings)]
+    return [
+        (group, value)
+        for group in study_inputs(inputs, ("kappa", "sweep"))
+        for value in chosen_hp_values(group["sweep"], settings)
+    ]
 
 
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
@@ -37,8 +41,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     for i, (ax, (group, value)) in enumerate(zip(axes[0], panels)):
         sweep = group["sweep"]
         draw_profile_panel(ax, sweep, group["kappa"], value, colors, k_max, bool(settings.get("log_k", False)))
-        ax.set_title(f"{panel_label(i, len(panels))}{sweep.attrs.get('study', '')}: "
-                     f"{sweep.attrs['hp']} = {value:.3g}")
+        ax.set_title(f"{panel_label(i, len(panels))}{sweep.attrs.get('study', '')}: {sweep.attrs['hp']} = {value:.3g}")
     hp = panels[0][0]["sweep"].attrs["hp"]
     figure_legend(fig, width_legend_handles(widths, colors, n_max=max(widths)) + [kappa_marker_handle(hp)])
     fig.suptitle(r"top-k profile $\phi_n^k$ against k", fontsize=11)

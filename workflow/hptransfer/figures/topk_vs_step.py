@@ -1,5 +1,6 @@
 """Cumulative top-k (blue shades) and residual (red shades) linearised loss change
 against training step, for every width, at one learning rate and seed (paper Fig 1)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt

@@ -6,6 +6,7 @@ with width, then jumps to a second basin.
 
 Settings: ``ylim`` [lo, hi] (loss axis), ``width_in`` / ``height_in``.
 """
+
 from __future__ import annotations
 
 import xarray as xr

@@ -1,4 +1,5 @@
 """Two-layer networks: the ReLU net of paper §3 (with biases) and the bias-free CIFAR MLP of §5.6."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,10 @@ class TwoLayerNet(nn.Module):
         return self.fc2(self.hidden(x)) * self.cfg.second_layer_mult
 
     def roles(self) -> dict[str, str]:
-        return {name: ("vector" if p.ndim == 1 else "first_layer" if name.startswith("fc1")
-                       else "second_layer") for name, p in self.named_parameters()}
+        return {
+            name: ("vector" if p.ndim == 1 else "first_layer" if name.startswith("fc1") else "second_layer")
+            for name, p in self.named_parameters()
+        }
 
     def row_version(self, name: str) -> bool:
         """The first layer (width × d_in, stored out × in) has the width on its rows (paper §4.2)."""

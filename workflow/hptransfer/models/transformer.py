@@ -9,6 +9,7 @@ Two blocks share one skeleton:
 Width enters only through the plain multipliers the parametrization table computes
 (``readout_mult``, ``attn_scale``) and through initialisation (``hptransfer.parametrization.apply``).
 """
+
 from __future__ import annotations
 
 import math

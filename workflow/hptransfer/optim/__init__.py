@@ -7,5 +7,18 @@ from .factory import build_optimizer, momentum_of
 from .muon import NS5_COEFFICIENTS, Muon, newton_schulz5
 from .updates import UPDATE_SCALES, update_scale
 
-__all__ = ["NS5_COEFFICIENTS", "UPDATE_SCALES", "Combined", "Dion", "DionFactors", "Muon", "build_optimizer",
-           "dion_factorize", "dion_rank", "momentum_of", "newton_schulz5", "random_orthonormal", "update_scale"]
+__all__ = [
+    "NS5_COEFFICIENTS",
+    "UPDATE_SCALES",
+    "Combined",
+    "Dion",
+    "DionFactors",
+    "Muon",
+    "build_optimizer",
+    "dion_factorize",
+    "dion_rank",
+    "momentum_of",
+    "newton_schulz5",
+    "random_orthonormal",
+    "update_scale",
+]

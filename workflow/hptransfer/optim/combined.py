@@ -67,8 +67,7 @@ class Combined(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         children = state_dict["optimizers"]
         if len(children) != len(self.optimizers):
-            raise ValueError(f"state dict holds {len(children)} optimizers, "
-                             f"this Combined has {len(self.optimizers)}")
+            raise ValueError(f"state dict holds {len(children)} optimizers, this Combined has {len(self.optimizers)}")
         for opt, sd in zip(self.optimizers, children):
             opt.load_state_dict(sd)
         self.param_groups = self._children_groups()

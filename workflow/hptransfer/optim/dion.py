@@ -16,17 +16,23 @@ from torch import Tensor
 
 from .updates import decoupled_decay, evaluate_closure, require_matrices, subtract_scaled, update_scale
 
-__all__ = ["RANK_RULES", "DEFAULT_RANK_CAP", "Dion", "DionFactors", "dion_factorize", "dion_rank",
-           "random_orthonormal"]
+__all__ = ["RANK_RULES", "DEFAULT_RANK_CAP", "Dion", "DionFactors", "dion_factorize", "dion_rank", "random_orthonormal"]
 
 RANK_RULES = ("bounded", "proportional")
 # the bounded rule's cap, r = min(cap, width // 2): 128 in the paper (App. D.3, widths 128–2048)
 DEFAULT_RANK_CAP = 128
 
 
-def dion_rank(fan_out: int, fan_in: int, *, rank: int | None = None, rank_rule: str | None = None,
-              width: int | None = None, rank_cap: int = DEFAULT_RANK_CAP,
-              rank_fn: Callable[[int, int], int] | None = None) -> int:
+def dion_rank(
+    fan_out: int,
+    fan_in: int,
+    *,
+    rank: int | None = None,
+    rank_rule: str | None = None,
+    width: int | None = None,
+    rank_cap: int = DEFAULT_RANK_CAP,
+    rank_fn: Callable[[int, int], int] | None = None,
+) -> int:
     """Rank r of the Dion factorisation of a (fan_out, fan_in) matrix.
 
     First match wins: an explicit int ``rank``; else ``rank_rule`` with the *model* width ``width``
@@ -47,13 +53,16 @@ def dion_rank(fan_out: int, fan_in: int, *, rank: int | None = None, rank_rule: 
     elif rank_fn is not None:
         r = int(rank_fn(fan_out, fan_in))
     else:
-        raise ValueError("Dion needs a rank: pass rank=int or a callable, or give each param "
-                         "group 'rank_rule' ('bounded'/'proportional') and 'width'")
+        raise ValueError(
+            "Dion needs a rank: pass rank=int or a callable, or give each param "
+            "group 'rank_rule' ('bounded'/'proportional') and 'width'"
+        )
     return max(1, min(r, fan_out, fan_in))
 
 
-def random_orthonormal(rows: int, cols: int, seed: int, dtype: torch.dtype = torch.float32,
-                       device: torch.device | str | None = None) -> Tensor:
+def random_orthonormal(
+    rows: int, cols: int, seed: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
     """A (rows × cols) matrix with orthonormal columns, Haar-distributed, fixed by ``seed``.
 
     Drawn on the CPU in float64 so the same seed gives the same matrix on every device.
@@ -67,11 +76,11 @@ def random_orthonormal(rows: int, cols: int, seed: int, dtype: torch.dtype = tor
 
 
 class DionFactors(NamedTuple):
-    P: Tensor        # (m, r) orthonormal columns: orth(M̃ Q)
-    R: Tensor        # (n, r) M̃ᵀ P
-    Q_new: Tensor    # (n, r) R with unit-norm columns, the next step's Q
-    M_new: Tensor    # (m, n) error-feedback momentum M̃ − (1 − μ) P Rᵀ
-    update: Tensor   # (m, n) P Q_newᵀ, before the lr·sqrt(m/n) factor
+    P: Tensor  # (m, r) orthonormal columns: orth(M̃ Q)
+    R: Tensor  # (n, r) M̃ᵀ P
+    Q_new: Tensor  # (n, r) R with unit-norm columns, the next step's Q
+    M_new: Tensor  # (m, n) error-feedback momentum M̃ − (1 − μ) P Rᵀ
+    update: Tensor  # (m, n) P Q_newᵀ, before the lr·sqrt(m/n) factor
 
 
 def dion_factorize(M_tilde: Tensor, Q: Tensor, mu: float, eps: float) -> DionFactors:
@@ -134,9 +143,18 @@ class Dion(torch.optim.Optimizer):
             raise ValueError(f"mu must be in [0, 1], got {mu}")
         update_scale(scale, 1, 1)
         self._rank_fn = rank if callable(rank) else None
-        defaults = dict(lr=lr, mu=mu, rank=None if callable(rank) else rank, rank_rule=rank_rule,
-                        width=width, rank_cap=rank_cap, eps=eps, seed=seed, scale=scale,
-                        weight_decay=weight_decay)
+        defaults = dict(
+            lr=lr,
+            mu=mu,
+            rank=None if callable(rank) else rank,
+            rank_rule=rank_rule,
+            width=width,
+            rank_cap=rank_cap,
+            eps=eps,
+            seed=seed,
+            scale=scale,
+            weight_decay=weight_decay,
+        )
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -149,16 +167,23 @@ class Dion(torch.optim.Optimizer):
             return self.state[p]["Q"].shape[1]
         fan_out, fan_in = p.shape
         # checkpoints written before rank_cap existed carry groups without it
-        return dion_rank(fan_out, fan_in, rank=group["rank"], rank_rule=group["rank_rule"],
-                         width=group["width"], rank_cap=group.get("rank_cap", DEFAULT_RANK_CAP),
-                         rank_fn=self._rank_fn)
+        return dion_rank(
+            fan_out,
+            fan_in,
+            rank=group["rank"],
+            rank_rule=group["rank_rule"],
+            width=group["width"],
+            rank_cap=group.get("rank_cap", DEFAULT_RANK_CAP),
+            rank_fn=self._rank_fn,
+        )
 
     def _init_state(self, p: Tensor, group: dict[str, Any], index: int) -> dict[str, Tensor]:
         state = self.state[p]
         r = self.rank_for(p, group)
         state["momentum"] = torch.zeros_like(p)
-        state["Q"] = random_orthonormal(p.shape[1], r, seed=group["seed"] * 1_000_003 + index,
-                                        dtype=p.dtype, device=p.device)
+        state["Q"] = random_orthonormal(
+            p.shape[1], r, seed=group["seed"] * 1_000_003 + index, dtype=p.dtype, device=p.device
+        )
         return state
 
     @torch.no_grad()
@@ -181,4 +206,3 @@ class Dion(torch.optim.Optimizer):
                 decoupled_decay(p, group["lr"], group["weight_decay"])
                 subtract_scaled(p, f.update, step_size)
         return loss
-

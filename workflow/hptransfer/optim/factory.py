@@ -1,4 +1,5 @@
 """Optimizer construction from a run config's ``optimizer`` block and the parametrization's groups."""
+
 from __future__ import annotations
 
 import torch

@@ -54,7 +54,6 @@ def newton_schulz5(M: Tensor, steps: int = 5, eps: float = 1e-7, bf16: bool = Fa
     return X.T if transposed else X
 
 
-
 class Muon(torch.optim.Optimizer):
     r"""Muon as written in the paper (App. A.2; spec §5.2, §7) for 2-D weights ``(out, in)``.
 
@@ -106,8 +105,16 @@ class Muon(torch.optim.Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         update_scale(scale, 1, 1)  # validates the name early
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
-                        scale=scale, weight_decay=weight_decay, eps=eps, ns_bf16=ns_bf16)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            scale=scale,
+            weight_decay=weight_decay,
+            eps=eps,
+            ns_bf16=ns_bf16,
+        )
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -129,11 +136,9 @@ class Muon(torch.optim.Optimizer):
                 # lerp_ is βM + (1−β)G in one rounding, the same op torch.optim.Muon uses
                 buf.lerp_(p.grad, 1 - beta)
                 direction = p.grad.lerp(buf, beta) if group["nesterov"] else buf
-                update = newton_schulz5(direction, steps=group["ns_steps"], eps=group["eps"],
-                                        bf16=group["ns_bf16"])
+                update = newton_schulz5(direction, steps=group["ns_steps"], eps=group["eps"], bf16=group["ns_bf16"])
                 fan_out, fan_in = p.shape
                 step_size = group["lr"] * update_scale(group["scale"], fan_out, fan_in)
                 decoupled_decay(p, group["lr"], group["weight_decay"])
                 subtract_scaled(p, update, step_size)
         return loss
-

@@ -1,4 +1,5 @@
 """Learning-rate schedules and the paper's EMA window / subsampling schedules (§4.1, §5)."""
+
 from __future__ import annotations
 
 import math

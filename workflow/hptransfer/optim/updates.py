@@ -72,4 +72,3 @@ def evaluate_closure(closure: Callable[[], Tensor] | None) -> Tensor | None:
         return None
     with torch.enable_grad():
         return closure()
-

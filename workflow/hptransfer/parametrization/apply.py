@@ -18,6 +18,7 @@ Nothing here is stored on tensors: the model receives plain multipliers, and eve
 learning rate and weight decay lives as a plain number in an optimizer parameter group, so
 checkpoints, ``torch.compile`` and FSDP see ordinary modules.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,17 +56,23 @@ def forward_multipliers(table: Parametrization, width: int, base_width: int, hea
 
 
 @torch.no_grad()
-def init_parameters(model: nn.Module, roles: dict[str, str], table: Parametrization, width: int,
-                    base_width: int, init_std: float, embedding_std: float,
-                    generator: torch.Generator) -> None:
+def init_parameters(
+    model: nn.Module,
+    roles: dict[str, str],
+    table: Parametrization,
+    width: int,
+    base_width: int,
+    init_std: float,
+    embedding_std: float,
+    generator: torch.Generator,
+) -> None:
     """Initialise every parameter from the table; norm gains start at one, biases at zero."""
     for name, p in model.named_parameters():
         role = roles[name]
         if role == "vector":
             p.fill_(0.0 if name.endswith("bias") else 1.0)
             continue
-        base = embedding_std if role == "embedding" else init_std / math.sqrt(
-            _base_fan_in(p, role, width, base_width))
+        base = embedding_std if role == "embedding" else init_std / math.sqrt(_base_fan_in(p, role, width, base_width))
         std = base * width_factor(width, base_width, table.role(role).init)
         p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
 
@@ -78,9 +85,16 @@ def _base_fan_in(p: torch.Tensor, role: str, width: int, base_width: int) -> flo
     return fan_in
 
 
-def build_param_groups(named_params: Iterable[tuple[str, torch.Tensor]], roles: dict[str, str],
-                       table: Parametrization, optimizer: Optimizer, width: int, base_width: int,
-                       depth: int = 1, base_depth: int = 1) -> list[dict[str, Any]]:
+def build_param_groups(
+    named_params: Iterable[tuple[str, torch.Tensor]],
+    roles: dict[str, str],
+    table: Parametrization,
+    optimizer: Optimizer,
+    width: int,
+    base_width: int,
+    depth: int = 1,
+    base_depth: int = 1,
+) -> list[dict[str, Any]]:
     """One optimizer group per (role, family): lr and weight decay as plain numbers.
 
     ``base_lr`` is the scaled peak learning rate; the schedule sets ``lr = base_lr * factor``.
@@ -92,14 +106,22 @@ def build_param_groups(named_params: Iterable[tuple[str, torch.Tensor]], roles: 
         key = (role, family)
         if key not in groups:
             entry = table.role(role)
-            peak = optimizer.lr if family in ("sgd", "muon") or optimizer.name in ("adam", "adamw") \
-                else optimizer.adam_lr
+            peak = (
+                optimizer.lr if family in ("sgd", "muon") or optimizer.name in ("adam", "adamw") else optimizer.adam_lr
+            )
             lr = peak * width_factor(width, base_width, getattr(entry.lr, family))
             if role == "hidden":
                 lr *= (depth / base_depth) ** (-(table.depth_lr or 0.0))
             wd = optimizer.weight_decay * width_factor(width, base_width, entry.wd)
-            groups[key] = {"params": [], "names": [], "role": role, "family": family,
-                           "lr": lr, "base_lr": lr, "weight_decay": wd}
+            groups[key] = {
+                "params": [],
+                "names": [],
+                "role": role,
+                "family": family,
+                "lr": lr,
+                "base_lr": lr,
+                "weight_decay": wd,
+            }
         groups[key]["params"].append(p)
         groups[key]["names"].append(name)
     return [groups[k] for k in sorted(groups)]

@@ -24,6 +24,7 @@ Step 0 is the initialisation (``change_rms`` is 0 there). The logits at initiali
 width-independent under µP: the 1/m readout multiplier makes them shrink ∝ 1/m, like the zero readout
 of Tensor Programs V; they become Θ(1) as soon as the first update has been applied.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,7 @@ def markov_tokens(vocab: int, length: int, seed: int = 0, concentration: float =
 
 def _batch(tokens: np.ndarray, rng: np.random.Generator, batch: int, context: int) -> torch.Tensor:
     starts = rng.integers(0, len(tokens) - context - 1, size=batch)
-    return torch.from_numpy(np.stack([tokens[s: s + context + 1] for s in starts]).astype(np.int64))
+    return torch.from_numpy(np.stack([tokens[s : s + context + 1] for s in starts]).astype(np.int64))
 
 
 def _layer_names(depth: int) -> list[str]:
@@ -82,8 +83,10 @@ def _hooked_modules(model) -> dict[str, torch.nn.Module]:
 @torch.no_grad()
 def _layer_outputs(model, probe: torch.Tensor) -> dict[str, torch.Tensor]:
     outputs: dict[str, torch.Tensor] = {}
-    handles = [mod.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach().clone()))
-               for name, mod in _hooked_modules(model).items()]
+    handles = [
+        mod.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach().clone()))
+        for name, mod in _hooked_modules(model).items()
+    ]
     try:
         model(probe[:, :-1])
     finally:
@@ -96,12 +99,26 @@ def _rms(x: torch.Tensor) -> float:
     return float(x.double().pow(2).mean().sqrt())
 
 
-def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, lr: float = 1e-2,
-                     seed: int = 0, *, n_seeds: int = 1, optimizer: str | dict = "adam",
-                     base_width: int | None = None, block: str = "llama", depth: int = 2, heads: int = 4,
-                     context: int = 16, batch: int = 16, vocab: int = 64,
-                     tokens: np.ndarray | None = None, threads: int | None = None,
-                     model_options: dict | None = None) -> xr.Dataset:
+def coordinate_check(
+    table: str | dict,
+    widths: Sequence[int],
+    steps: int = 10,
+    lr: float = 1e-2,
+    seed: int = 0,
+    *,
+    n_seeds: int = 1,
+    optimizer: str | dict = "adam",
+    base_width: int | None = None,
+    block: str = "llama",
+    depth: int = 2,
+    heads: int = 4,
+    context: int = 16,
+    batch: int = 16,
+    vocab: int = 64,
+    tokens: np.ndarray | None = None,
+    threads: int | None = None,
+    model_options: dict | None = None,
+) -> xr.Dataset:
     """Per-layer RMS of activations and of their change since init, over widths and steps.
 
     table: a built-in parametrization name (``sp``, ``mup``, ``adaptive``) or a table dict.
@@ -125,8 +142,10 @@ def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, 
     table = Parametrization.from_dict(BUILTIN_TABLES[table] if isinstance(table, str) else table, "table")
     widths = sorted(int(w) for w in widths)
     base_width = int(base_width or widths[0])
-    opt = Optimizer.from_dict({**OPTIMIZER_DEFAULTS, **({"name": optimizer} if isinstance(optimizer, str) else optimizer),
-                               "lr": float(lr)}, "optimizer")
+    opt = Optimizer.from_dict(
+        {**OPTIMIZER_DEFAULTS, **({"name": optimizer} if isinstance(optimizer, str) else optimizer), "lr": float(lr)},
+        "optimizer",
+    )
     if tokens is None:
         tokens = markov_tokens(vocab, 20_000, seed=12345)
     tokens = np.asarray(tokens, dtype=np.int64)
@@ -139,13 +158,20 @@ def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, 
     for s in range(seed, seed + n_seeds):
         probe = _batch(tokens, np.random.default_rng([s, 2**31 - 1]), batch, context)
         for wi, width in enumerate(widths):
-            model_cfg = TransformerModel(width=width, depth=depth, base_width=base_width, base_depth=depth,
-                                         block=block, heads=heads, context=context,
-                                         **{"init_std": 1.0, "embedding_std": 1.0, "rope_theta": 1e4,
-                                            **(model_options or {})})
+            model_cfg = TransformerModel(
+                width=width,
+                depth=depth,
+                base_width=base_width,
+                base_depth=depth,
+                block=block,
+                heads=heads,
+                context=context,
+                **{"init_std": 1.0, "embedding_std": 1.0, "rope_theta": 1e4, **(model_options or {})},
+            )
             model = build_transformer(model_cfg, table, vocab, s)
-            groups = build_param_groups(model.named_parameters(), model.roles(), table, opt, width, base_width,
-                                        depth, depth)
+            groups = build_param_groups(
+                model.named_parameters(), model.roles(), table, opt, width, base_width, depth, depth
+            )
             optim = build_optimizer(opt, groups, width, s)
             rng = np.random.default_rng([s, width])
             init = _layer_outputs(model, probe)
@@ -164,17 +190,38 @@ def coordinate_check(table: str | dict, widths: Sequence[int], steps: int = 10, 
                     optim.step()
     return xr.Dataset(
         {
-            "activation_rms": (("width", "step", "layer"), np.exp(act),
-                               {"long_name": "RMS of the layer output on a fixed probe batch"}),
-            "change_rms": (("width", "step", "layer"), np.exp(chg),
-                           {"long_name": "RMS of the change of the layer output since initialisation"}),
-            "loss": (("width", "step"), loss, {"long_name": "training loss of the step's batch",
-                                               "units": "nats/token"}),
+            "activation_rms": (
+                ("width", "step", "layer"),
+                np.exp(act),
+                {"long_name": "RMS of the layer output on a fixed probe batch"},
+            ),
+            "change_rms": (
+                ("width", "step", "layer"),
+                np.exp(chg),
+                {"long_name": "RMS of the change of the layer output since initialisation"},
+            ),
+            "loss": (
+                ("width", "step"),
+                loss,
+                {"long_name": "training loss of the step's batch", "units": "nats/token"},
+            ),
         },
-        coords={"width": np.asarray(widths, dtype=np.int64), "step": np.arange(steps + 1),
-                "layer": np.asarray(layers, dtype=object)},
-        attrs={"parametrization": name, "optimizer": opt.name, "lr": float(lr), "base_width": base_width,
-               "block": block, "depth": depth, "heads": heads, "seed": seed, "n_seeds": n_seeds},
+        coords={
+            "width": np.asarray(widths, dtype=np.int64),
+            "step": np.arange(steps + 1),
+            "layer": np.asarray(layers, dtype=object),
+        },
+        attrs={
+            "parametrization": name,
+            "optimizer": opt.name,
+            "lr": float(lr),
+            "base_width": base_width,
+            "block": block,
+            "depth": depth,
+            "heads": heads,
+            "seed": seed,
+            "n_seeds": n_seeds,
+        },
     )
 
 
@@ -195,12 +242,16 @@ def fitted_slopes(ds: xr.Dataset) -> xr.Dataset:
         b = np.tensordot(x, y - y.mean(axis=0), axes=(0, 0)) / (x @ x)
         b = np.where(ok, b, np.nan)
         dims = [d for d in da.transpose("width", ...).dims if d != "width"]
-        return xr.DataArray(b, dims=dims, coords={d: ds[d] for d in dims},
-                            attrs={"long_name": f"least-squares slope of log {da.name} against log width"})
+        return xr.DataArray(
+            b,
+            dims=dims,
+            coords={d: ds[d] for d in dims},
+            attrs={"long_name": f"least-squares slope of log {da.name} against log width"},
+        )
 
-    return xr.Dataset({"activation_slope": slope(ds["activation_rms"]),
-                       "change_slope": slope(ds["change_rms"])},
-                      attrs=dict(ds.attrs))
+    return xr.Dataset(
+        {"activation_slope": slope(ds["activation_rms"]), "change_slope": slope(ds["change_rms"])}, attrs=dict(ds.attrs)
+    )
 
 
 # The study's training stream, cut to its first tokens: a few steps of small batches need no more,
@@ -217,11 +268,24 @@ def study_coordcheck(settings: dict, tokens: np.ndarray, vocab: int, threads: in
     checks = []
     for table in settings["tables"].values():
         ds = coordinate_check(
-            table, settings["widths"], settings["steps"], settings["lr"], settings["seed"],
-            n_seeds=settings["seeds"], optimizer=settings["optimizer"], base_width=model["base_width"],
-            block=model["block"], depth=model["depth"], heads=model["heads"], context=model["context"],
-            batch=settings["batch_size"], vocab=vocab, tokens=np.asarray(tokens[:STUDY_TOKENS]), threads=threads,
-            model_options={k: model[k] for k in MODEL_OPTIONS if k in model})
+            table,
+            settings["widths"],
+            settings["steps"],
+            settings["lr"],
+            settings["seed"],
+            n_seeds=settings["seeds"],
+            optimizer=settings["optimizer"],
+            base_width=model["base_width"],
+            block=model["block"],
+            depth=model["depth"],
+            heads=model["heads"],
+            context=model["context"],
+            batch=settings["batch_size"],
+            vocab=vocab,
+            tokens=np.asarray(tokens[:STUDY_TOKENS]),
+            threads=threads,
+            model_options={k: model[k] for k in MODEL_OPTIONS if k in model},
+        )
         checks.append(ds.merge(fitted_slopes(ds)))
     names = list(settings["tables"])
     out = xr.concat(checks, dim="parametrization", combine_attrs="drop_conflicts")

@@ -3,6 +3,7 @@
 Kept free of torch so that reading and validating a config — which Snakemake does on every start,
 also on a cluster's login node — does not import it.
 """
+
 from __future__ import annotations
 
 import copy

@@ -8,6 +8,7 @@ here with its entry in :data:`KINDS`, plus its own code (and its figures in the 
 
 Importable without torch (Snakemake reads the config on a cluster's login node).
 """
+
 from __future__ import annotations
 
 from ..config.run import RunConfig
@@ -39,9 +40,14 @@ def run_owner(cfg: dict, key: RunKey) -> RunKey:
     for name, s in enabled_studies(cfg).items():
         if name == key.study:
             break
-        if not kind_of(s).trains_per_run or s["hp"] != key.hp or key.param not in s["parametrizations"] \
-                or key.width not in s["widths"] or key.seed not in s["seeds"] \
-                or key.value not in {format_value(v) for v in s["grid"]}:
+        if (
+            not kind_of(s).trains_per_run
+            or s["hp"] != key.hp
+            or key.param not in s["parametrizations"]
+            or key.width not in s["widths"]
+            or key.seed not in s["seeds"]
+            or key.value not in {format_value(v) for v in s["grid"]}
+        ):
             continue
         other = RunKey(name, key.param, key.width, key.hp, key.value, key.seed)
         if run_config(cfg, other).identity() == mine:

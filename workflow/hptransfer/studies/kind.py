@@ -1,4 +1,5 @@
 """What a kind of study is: one :class:`StudyKind` per kind, registered in :mod:`hptransfer.studies`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

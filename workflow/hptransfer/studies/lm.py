@@ -1,6 +1,7 @@
 """Language-model studies: ``lm`` (a sweep under one or more parametrizations) and ``compare`` (SP /
 µP / adaptive side by side on the same engine, grid and seeds). Trained one job per run on a
 tokenized corpus by the µP Transformer."""
+
 from __future__ import annotations
 
 import copy
@@ -38,6 +39,7 @@ def corpus_data_dir(cfg: dict, study: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ coordinate check
+
 
 def coordcheck_block(study: dict) -> dict:
     return deep_merge(defaults.COORDCHECK, study.get("coordcheck", {}))
@@ -83,6 +85,7 @@ def _coordcheck_problems(cfg: dict, where: str, study: dict) -> list[str]:
 
 # ------------------------------------------------------------------------------------- the kinds
 
+
 def lm_outputs(cfg: dict, name: str) -> list[str]:
     out = [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
     if cfg["studies"][name]["decomposition"]["enabled"]:
@@ -100,8 +103,7 @@ def compare_outputs(cfg: dict, name: str) -> list[str]:
 def lm_problems(cfg: dict, where: str, study: dict) -> list[str]:
     problems = []
     if study["corpus"] not in cfg["corpora"]:
-        problems.append(f"  {where}.corpus: unknown corpus {study['corpus']!r} "
-                        f"(defined: {', '.join(cfg['corpora'])})")
+        problems.append(f"  {where}.corpus: unknown corpus {study['corpus']!r} (defined: {', '.join(cfg['corpora'])})")
     problems += table_problems(cfg, f"{where}.parametrizations", study["parametrizations"])
     problems += width_problems(f"{where}.widths", study["widths"], study["model"])
     problems += _coordcheck_problems(cfg, f"{where}.coordcheck", study)
@@ -112,8 +114,10 @@ def lm_problems(cfg: dict, where: str, study: dict) -> list[str]:
             problems.append(f"  {where}.grid: {study['hp']} values must be < 1, got {bad}")
     optimizer = study["optimizer"]
     if "rank_cap" in optimizer and (optimizer["name"], optimizer["rank_rule"]) != ("dion", "bounded"):
-        problems.append(f"  {where}.optimizer.rank_cap: only Dion's bounded rank rule has a cap "
-                        f"(optimizer {optimizer['name']!r}, rank_rule {optimizer['rank_rule']!r})")
+        problems.append(
+            f"  {where}.optimizer.rank_cap: only Dion's bounded rank rule has a cap "
+            f"(optimizer {optimizer['name']!r}, rank_rule {optimizer['rank_rule']!r})"
+        )
     return problems
 
 
@@ -128,19 +132,40 @@ def describe(s: dict) -> list[str]:
     m = s["model"]
     rule = m.get("depth_rule", {}).get("rule", "fixed")
     depth = f"depth {m['depth']}" + ("" if rule == "fixed" else f" ({rule} depth rule)")
-    return [f"model {m['block']} ({depth}, {m['heads']} heads, context {m['context']}, base width "
-            f"{m['base_width']})", f"corpus {s['corpus']}",
-            f"parametrization {', '.join(s['parametrizations'])}", phrases.optimizer(s["optimizer"]),
-            *phrases.sweep(s), *phrases.training(s)]
+    return [
+        f"model {m['block']} ({depth}, {m['heads']} heads, context {m['context']}, base width {m['base_width']})",
+        f"corpus {s['corpus']}",
+        f"parametrization {', '.join(s['parametrizations'])}",
+        phrases.optimizer(s["optimizer"]),
+        *phrases.sweep(s),
+        *phrases.training(s),
+    ]
 
 
 LM = StudyKind(
-    name="lm", schema="lm_study", defaults=defaults.LM_STUDY, problems=lm_problems, run_paths=None,
-    outputs=lm_outputs, describe=describe, run_config=run_config, data_files=corpus_files,
-    data_dir=corpus_data_dir, collector="collect_study",
+    name="lm",
+    schema="lm_study",
+    defaults=defaults.LM_STUDY,
+    problems=lm_problems,
+    run_paths=None,
+    outputs=lm_outputs,
+    describe=describe,
+    run_config=run_config,
+    data_files=corpus_files,
+    data_dir=corpus_data_dir,
+    collector="collect_study",
 )
 COMPARE = StudyKind(
-    name="compare", schema="lm_study", defaults=defaults.LM_STUDY, problems=compare_problems, run_paths=None,
-    outputs=compare_outputs, describe=describe, run_config=run_config, data_files=corpus_files,
-    data_dir=corpus_data_dir, collector="collect_study", keeps_param_dim=True,
+    name="compare",
+    schema="lm_study",
+    defaults=defaults.LM_STUDY,
+    problems=compare_problems,
+    run_paths=None,
+    outputs=compare_outputs,
+    describe=describe,
+    run_config=run_config,
+    data_files=corpus_files,
+    data_dir=corpus_data_dir,
+    collector="collect_study",
+    keeps_param_dim=True,
 )

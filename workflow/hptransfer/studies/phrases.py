@@ -1,9 +1,11 @@
 """Short phrases describing a study's settings, shared by the kinds' ``describe`` (report captions)."""
+
 from __future__ import annotations
 
 
 def values(xs) -> str:
     """All values, or for a long list its length and range."""
+
     def text(x) -> str:
         return format(x, "g") if isinstance(x, float) else str(x)
 
@@ -26,8 +28,11 @@ def optimizer(o: dict) -> str:
 
 
 def sweep(s: dict) -> list[str]:
-    return [f"swept {s.get('hp', 'lr')}: {values(s['grid'])}", f"widths {values(s['widths'])}",
-            f"seeds {values(s['seeds'])}"]
+    return [
+        f"swept {s.get('hp', 'lr')}: {values(s['grid'])}",
+        f"widths {values(s['widths'])}",
+        f"seeds {values(s['seeds'])}",
+    ]
 
 
 def training(s: dict) -> list[str]:

@@ -1,5 +1,6 @@
 """Two-layer studies (paper §3): the sphere indicator and the k-index model, every (learning rate,
 seed) of one width trained as one batched model by the ``twolayer_width`` rule."""
+
 from __future__ import annotations
 
 from ..config import defaults
@@ -20,12 +21,23 @@ def describe(s: dict) -> list[str]:
     task = f"task {s['task']} (d = {s['d']}" + (f", k = {s['k']})" if s["task"] == "kindex" else ")")
     factor = float(s.get("second_layer_lr_factor", 1.0))
     model = f"two-layer ReLU network, µP, Adam, base width {s['base_width']}" + (
-        f", second-layer learning rate × {factor:g}" if factor != 1.0 else "")
-    return [model, task, *phrases.sweep(s),
-            f"{s['steps']} steps, batch {s['batch_size']}, {s['val_size']} validation points"]
+        f", second-layer learning rate × {factor:g}" if factor != 1.0 else ""
+    )
+    return [
+        model,
+        task,
+        *phrases.sweep(s),
+        f"{s['steps']} steps, batch {s['batch_size']}, {s['val_size']} validation points",
+    ]
 
 
 TWOLAYER = StudyKind(
-    name="twolayer", schema="twolayer_study", defaults=defaults.TWOLAYER_STUDY, problems=no_intermediate_steps,
-    run_paths=run_paths, outputs=outputs, describe=describe, collector="collect_batched",
+    name="twolayer",
+    schema="twolayer_study",
+    defaults=defaults.TWOLAYER_STUDY,
+    problems=no_intermediate_steps,
+    run_paths=run_paths,
+    outputs=outputs,
+    describe=describe,
+    collector="collect_batched",
 )

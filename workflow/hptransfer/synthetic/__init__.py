@@ -1,1 +1,2 @@
-"""Synthetic studies of paper.md §2 (random-features ridge, :mod:`.rf`) and §3 (two-layer ReLU nets, :mod:`.twolayer`)."""
+"""Synthetic studies of paper.md §2 (random-features ridge, :mod:`.rf`) and §3 (the two-layer ReLU
+nets' data, :mod:`.twolayer`)."""

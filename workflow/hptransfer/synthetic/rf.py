@@ -13,6 +13,7 @@ Public API: :func:`hermite_constants`, :func:`solve_m`, :func:`risk`, :func:`exc
 :func:`risk_inf`, :func:`lambda_star_inf`, :func:`lambda_star`, :func:`transfer_gaps`,
 :func:`fit_loglog_slope`, :func:`simulate_rf`, :func:`rf_study`.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,11 @@ from scipy import integrate, optimize
 
 from ..config import defaults
 
-PSI2_START = 1e7          # where continuation starts; η = ψ1/ψ2 ≈ 4e-7 there, so ∞ is an excellent guess
-NEWTON_TOL = 1e-14        # relative step size at which Newton has converged (risk needs ~1e-12 to pin λ*)
+PSI2_START = 1e7  # where continuation starts; η = ψ1/ψ2 ≈ 4e-7 there, so ∞ is an excellent guess
+NEWTON_TOL = 1e-14  # relative step size at which Newton has converged (risk needs ~1e-12 to pin λ*)
 NEWTON_MAX_ITER = 40
-MIN_LOG_STEP = 1e-6       # continuation gives up below this step in log ψ2 (never reached in practice)
-HERMITE_ORDER = 41        # highest (odd) Hermite order in the simulation's population second moments
+MIN_LOG_STEP = 1e-6  # continuation gives up below this step in log ψ2 (never reached in practice)
+HERMITE_ORDER = 41  # highest (odd) Hermite order in the simulation's population second moments
 
 # Theorem 3: a ~ b ~ ψ2^-1 and c ~ ψ2^-2.
 PREDICTED_SLOPES = {"a": -1.0, "b": -1.0, "c": -2.0}
@@ -47,20 +48,19 @@ PSI1, SIGMA_EPS = defaults.RF_RIDGE["psi1"], defaults.RF_RIDGE["sigma_eps"]
 class HermiteConstants:
     """Normalisation and first Hermite coefficients of σ (tanh) and σ_* (ReLU), §2.5."""
 
-    tanh_norm: float       # ‖tanh‖_γ
-    mu1: float             # E[σ'(z)] for σ = tanh/‖tanh‖_γ
-    mu2sq: float           # 1 − μ1²
-    relu_mean: float       # E[ReLU(z)] = 1/√(2π)
-    relu_sd: float         # sd of ReLU(z) = √(1/2 − 1/(2π))
-    mu1_star: float        # E[σ_*'(z)] for σ_* = (ReLU − mean)/sd
-    mu2sq_star: float      # 1 − μ1*²
+    tanh_norm: float  # ‖tanh‖_γ
+    mu1: float  # E[σ'(z)] for σ = tanh/‖tanh‖_γ
+    mu2sq: float  # 1 − μ1²
+    relu_mean: float  # E[ReLU(z)] = 1/√(2π)
+    relu_sd: float  # sd of ReLU(z) = √(1/2 − 1/(2π))
+    mu1_star: float  # E[σ_*'(z)] for σ_* = (ReLU − mean)/sd
+    mu2sq_star: float  # 1 − μ1*²
 
 
 def gaussian_expectation(f) -> float:
     """E f(z), z ~ N(0, 1), by adaptive quadrature (smooth integrands only)."""
     density = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
-    value, _ = integrate.quad(lambda z: f(z) * density(z), -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13,
-                              limit=200)
+    value, _ = integrate.quad(lambda z: f(z) * density(z), -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13, limit=200)
     return value
 
 
@@ -136,7 +136,7 @@ def t_of_lambda(lam, psi1: float) -> np.ndarray:
 
 def _m_at_infinity(lam, psi1: float):
     t = t_of_lambda(lam, psi1)
-    m1 = (t - 1.0) / (hermite_constants().mu1**2 * psi1)
+    m1 = (t - 1.0) / (hermite_constants().mu1 ** 2 * psi1)
     return m1, m1 / t
 
 
@@ -316,8 +316,9 @@ def lambda_star(psi2: float, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -
         return lam_inf, float(risk_inf(lam_inf, psi1, sigma_eps)) - sigma_eps**2
     objective = lambda lam: float(excess_risk(lam, psi2, psi1, sigma_eps)[0, 0])  # noqa: E731
     lo, hi = lam_inf / 20.0, lam_inf * 10.0
-    res = optimize.minimize_scalar(objective, bounds=(lo, hi), method="bounded",
-                                   options={"xatol": 1e-10, "maxiter": 500})
+    res = optimize.minimize_scalar(
+        objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10, "maxiter": 500}
+    )
     if not res.success or min(res.x - lo, hi - res.x) < 1e-6 * hi:
         raise RuntimeError(f"λ*(ψ2={psi2}) not found inside ({lo:.3g}, {hi:.3g}): {res.message}")
     return float(res.x), float(res.fun)
@@ -420,8 +421,9 @@ def _ridge_coefficients(Z: np.ndarray, y: np.ndarray, lams: np.ndarray) -> np.nd
     return V @ ((V.T @ (Z.T @ y))[:, None] / (evals[:, None] + ridge))
 
 
-def simulate_rf_draw(rng: np.random.Generator, d: int, N: int, n: int, lams: np.ndarray,
-                     sigma_eps: float) -> np.ndarray:
+def simulate_rf_draw(
+    rng: np.random.Generator, d: int, N: int, n: int, lams: np.ndarray, sigma_eps: float
+) -> np.ndarray:
     """One finite-size random-features ridge fit; returns the population risk at each λ."""
     beta = rng.standard_normal(d)
     beta /= np.linalg.norm(beta)
@@ -434,8 +436,9 @@ def simulate_rf_draw(rng: np.random.Generator, d: int, N: int, n: int, lams: np.
     return sigma_eps**2 + 1.0 - 2.0 * (v @ A) + np.einsum("il,il->l", A, U @ A)
 
 
-def simulate_rf(d: int, psi1: float, psi2: float, lams: Sequence[float], n_draws: int, seed: int,
-                sigma_eps: float = SIGMA_EPS) -> xr.Dataset:
+def simulate_rf(
+    d: int, psi1: float, psi2: float, lams: Sequence[float], n_draws: int, seed: int, sigma_eps: float = SIGMA_EPS
+) -> xr.Dataset:
     """Finite-size random-features ridge regression (beyond the paper; checks §2.2's risk).
 
     N = round(ψ1 d) samples, n = round(ψ2 d) features, penalty n·λ‖a‖². The risk of each fit is the
@@ -453,8 +456,16 @@ def simulate_rf(d: int, psi1: float, psi2: float, lams: Sequence[float], n_draws
     return xr.Dataset(
         {"risk": (("draw", "lam"), risks), "risk_mean": ("lam", risks.mean(axis=0)), "risk_se": ("lam", se)},
         coords={"draw": np.arange(n_draws), "lam": lams},
-        attrs={"d": d, "N": N, "n": n, "psi1": N / d, "psi2": n / d, "sigma_eps": sigma_eps, "seed": seed,
-               "risk": "population risk E(y - f)^2 including noise"},
+        attrs={
+            "d": d,
+            "N": N,
+            "n": n,
+            "psi1": N / d,
+            "psi2": n / d,
+            "sigma_eps": sigma_eps,
+            "seed": seed,
+            "risk": "population risk E(y - f)^2 including noise",
+        },
     )
 
 
@@ -485,16 +496,16 @@ def _membership(grid: np.ndarray, subset: Sequence[float]) -> np.ndarray:
     """Which grid values appear in ``subset`` (to 1e-9 relative; inf matches only inf)."""
     subset = np.asarray(subset, float)
     finite = subset[np.isfinite(subset)]
-    return np.array([bool(np.isinf(subset).any()) if np.isinf(g) else bool(np.any(np.abs(finite - g) <= 1e-9 * g))
-                     for g in grid])
+    return np.array(
+        [bool(np.isinf(subset).any()) if np.isinf(g) else bool(np.any(np.abs(finite - g) <= 1e-9 * g)) for g in grid]
+    )
 
 
 def _simulation_block(cfg: dict) -> xr.Dataset:
     sim, psi1, sigma_eps = cfg["simulation"], float(cfg["psi1"]), float(cfg["sigma_eps"])
     psi2s = np.asarray(sim["psi2"], float)
     lams = np.asarray(sim["lam"], float)
-    runs = [simulate_rf(int(sim["d"]), psi1, p, lams, int(sim["n_draws"]), int(sim["seed"]), sigma_eps)
-            for p in psi2s]
+    runs = [simulate_rf(int(sim["d"]), psi1, p, lams, int(sim["n_draws"]), int(sim["seed"]), sigma_eps) for p in psi2s]
     # Theory at the simulated sizes' exact ratios (n/d may differ from ψ2 by rounding).
     theory = np.vstack([risk(lams, [r.attrs["psi2"]], r.attrs["psi1"], sigma_eps)[0] for r in runs])
     dims = ("sim_psi2", "sim_draw", "sim_lam")
@@ -542,8 +553,10 @@ def rf_study(cfg: dict | None = None) -> xr.Dataset:
             "in_curves": ("psi2", _membership(psi2, list(cfg["psi2_curves"]) + [np.inf])),
             "in_rates": ("psi2", in_rates),
         },
-        coords={"psi2": ("psi2", psi2, {"long_name": "width ratio n/d (inf = infinite width)"}),
-                "lam": ("lam", lams, {"long_name": "ridge penalty λ (penalty n·λ‖a‖²)"})},
+        coords={
+            "psi2": ("psi2", psi2, {"long_name": "width ratio n/d (inf = infinite width)"}),
+            "lam": ("lam", lams, {"long_name": "ridge penalty λ (penalty n·λ‖a‖²)"}),
+        },
     )
     ds = ds.merge(_simulation_block(cfg))
     ds.attrs = {
@@ -558,6 +571,6 @@ def rf_study(cfg: dict | None = None) -> xr.Dataset:
         **{f"predicted_slope_{k}": v for k, v in PREDICTED_SLOPES.items()},
         "slope_fit_psi2": json.dumps(psi2[tail].tolist()),
         "conventions": "sigma=tanh/||tanh||, sigma_*=(ReLU-mean)/sd, W_ij~N(0,1/d), penalty n*lam*||a||^2; "
-                       "excess risk = R - sigma_eps^2",
+        "excess risk = R - sigma_eps^2",
     }
     return ds

@@ -19,6 +19,7 @@ Randomness is keyed so that training many models as one batch never changes a re
 
 The trainer is :mod:`hptransfer.train.batched`.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,6 @@ import torch.nn.functional as F
 from scipy import stats
 
 from ..config import defaults
-
 
 # Tags separate the random streams (init, training data, validation data) of the same seed.
 _INIT_TAG, _DATA_TAG, _VAL_TAG = 0x1417, 0xDA7A, 0x7A11

@@ -7,6 +7,7 @@ reused buffer. Because the data and initialisation are keyed by (seed, step) and
 batching never changes a result. :func:`train_single` trains one model with ``torch.optim.Adam``
 on an ``nn.Module`` (the reference).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,19 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..synthetic.twolayer import (MUP_CONVENTION, Task, init_params, log_steps, make_task, merge_task_config,
-                                  output_lr_multiplier, torch_dtype, training_batch, validation_set)
+from ..synthetic.twolayer import (
+    MUP_CONVENTION,
+    Task,
+    init_params,
+    log_steps,
+    make_task,
+    merge_task_config,
+    output_lr_multiplier,
+    torch_dtype,
+    training_batch,
+    validation_set,
+)
 from .checkpoint import read_checkpoint, write_checkpoint
-
 
 # --------------------------------------------------------------------------------- single model
 
@@ -41,8 +51,9 @@ def _is_diverged(loss: float, bound: float) -> bool:
     return not math.isfinite(loss) or loss > bound
 
 
-def train_single(task_cfg: dict, width: int, lr: float, seed: int, steps: int, batch: int,
-                 device: str = "cpu") -> dict[str, Any]:
+def train_single(
+    task_cfg: dict, width: int, lr: float, seed: int, steps: int, batch: int, device: str = "cpu"
+) -> dict[str, Any]:
     """Train one (lr, seed) model with ``torch.optim.Adam``; the reference for :func:`train_batched`.
 
     Returns ``{"final_loss_val", "diverged", "loss_val" (at "steps"), "steps"}``; a diverged run stops
@@ -53,9 +64,9 @@ def train_single(task_cfg: dict, width: int, lr: float, seed: int, steps: int, b
     x_val, y_val = (t.to(device) for t in validation_set(task, int(cfg["val_size"]), int(cfg["val_seed"]), dtype))
     model = TwoLayerReLU(*init_params(task.d, width, seed, dtype)).to(device)
     optimizer = torch.optim.Adam(
-        [{"params": [model.W, model.b], "lr": lr},
-         {"params": [model.a], "lr": lr * output_lr_multiplier(width, cfg)}],
-        betas=tuple(cfg["betas"]), eps=float(cfg["eps"]),
+        [{"params": [model.W, model.b], "lr": lr}, {"params": [model.a], "lr": lr * output_lr_multiplier(width, cfg)}],
+        betas=tuple(cfg["betas"]),
+        eps=float(cfg["eps"]),
     )
     logged = log_steps(steps, cfg["n_log"])
     curve = np.full(logged.size, np.nan)
@@ -80,8 +91,12 @@ def train_single(task_cfg: dict, width: int, lr: float, seed: int, steps: int, b
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return {"final_loss_val": float("nan") if diverged else float(curve[-1]), "diverged": diverged,
-            "loss_val": curve, "steps": logged}
+    return {
+        "final_loss_val": float("nan") if diverged else float(curve[-1]),
+        "diverged": diverged,
+        "loss_val": curve,
+        "steps": logged,
+    }
 
 
 # -------------------------------------------------------------------------------- batched models
@@ -164,10 +179,11 @@ class StackedTwoLayer:
         """Per-model training losses (S, L) and the gradients of each model's loss, [dW, db, da].
 
         By hand rather than by autograd (the same numbers up to rounding; the tests compare with
-        :func:`autograd_losses_and_gradients` and with torch.optim.Adam on an nn.Module): with g_b = dloss/dprediction_b and the ReLU mask
-        1{h_bj > 0}, da_j = Σ_b g_b h_bj, db_j = a_j Σ_b g_b 1{h_bj > 0} and
-        dW_ij = a_j Σ_b x_bi g_b 1{h_bj > 0}. The mask overwrites the hidden layer in its buffer, so
-        a step allocates no (S, L, B, n) tensor; autograd allocates several, and a CPU step is about 3× slower.
+        :func:`autograd_losses_and_gradients` and with torch.optim.Adam on an nn.Module): with
+        g_b = dloss/dprediction_b and the ReLU mask 1{h_bj > 0}, da_j = Σ_b g_b h_bj,
+        db_j = a_j Σ_b g_b 1{h_bj > 0} and dW_ij = a_j Σ_b x_bi g_b 1{h_bj > 0}. The mask overwrites
+        the hidden layer in its buffer, so a step allocates no (S, L, B, n) tensor; autograd
+        allocates several, and a CPU step is about 3× slower.
         """
         hidden = self._hidden(x)
         prediction = (hidden @ self.a).squeeze(-1)
@@ -195,7 +211,7 @@ def _stacked_validation_loss(model: StackedTwoLayer, task: Task, x_val, y_val, c
     """Validation loss of every model, (S, L), computed in chunks of the validation set."""
     total = None
     for start in range(0, x_val.shape[0], chunk):
-        xs, ys = x_val[start:start + chunk], y_val[start:start + chunk]
+        xs, ys = x_val[start : start + chunk], y_val[start : start + chunk]
         part = task.loss(model(xs), ys) * xs.shape[0]
         total = part if total is None else total + part
     return total / x_val.shape[0]
@@ -206,24 +222,53 @@ def seed_batches(task: Task, seeds: Sequence[int], step: int, batch: int, dtype,
     return torch.stack([p[0] for p in pairs]).to(device), torch.stack([p[1] for p in pairs])[:, None].to(device)
 
 
-def _save(path, identity: str, step: int, model: "StackedTwoLayer", optimizer: "StackedAdam", curve: np.ndarray,
-          diverged: torch.Tensor, diverged_step: np.ndarray) -> None:
+def _save(
+    path,
+    identity: str,
+    step: int,
+    model: "StackedTwoLayer",
+    optimizer: "StackedAdam",
+    curve: np.ndarray,
+    diverged: torch.Tensor,
+    diverged_step: np.ndarray,
+) -> None:
     """The state before ``step`` (tensors and plain values only, so it loads with weights_only)."""
-    write_checkpoint({"identity": identity, "step": step, "params": [p.detach() for p in model.parameters()],
-                      "exp_avg": optimizer.exp_avg, "exp_avg_sq": optimizer.exp_avg_sq,
-                      "step_count": optimizer.step_count, "curve": torch.from_numpy(curve),
-                      "diverged": diverged, "diverged_step": torch.from_numpy(diverged_step)}, path)
+    write_checkpoint(
+        {
+            "identity": identity,
+            "step": step,
+            "params": [p.detach() for p in model.parameters()],
+            "exp_avg": optimizer.exp_avg,
+            "exp_avg_sq": optimizer.exp_avg_sq,
+            "step_count": optimizer.step_count,
+            "curve": torch.from_numpy(curve),
+            "diverged": diverged,
+            "diverged_step": torch.from_numpy(diverged_step),
+        },
+        path,
+    )
 
 
 @torch.no_grad()
-def _resume(path, identity: str, model: "StackedTwoLayer", optimizer: "StackedAdam", curve: np.ndarray,
-            diverged: torch.Tensor, diverged_step: np.ndarray, device: str) -> int:
+def _resume(
+    path,
+    identity: str,
+    model: "StackedTwoLayer",
+    optimizer: "StackedAdam",
+    curve: np.ndarray,
+    diverged: torch.Tensor,
+    diverged_step: np.ndarray,
+    device: str,
+) -> int:
     """Load a checkpoint of the same job in place; the step to go on from (0 if it is another job's)."""
     state = read_checkpoint(path, identity, device)
     if state is None:
         return 0
-    for target, saved in ((model.parameters(), state["params"]), (optimizer.exp_avg, state["exp_avg"]),
-                          (optimizer.exp_avg_sq, state["exp_avg_sq"])):
+    for target, saved in (
+        (model.parameters(), state["params"]),
+        (optimizer.exp_avg, state["exp_avg"]),
+        (optimizer.exp_avg_sq, state["exp_avg_sq"]),
+    ):
         for t, v in zip(target, saved):
             t.copy_(v)
     optimizer.step_count = int(state["step_count"])
@@ -235,13 +280,24 @@ def _resume(path, identity: str, model: "StackedTwoLayer", optimizer: "StackedAd
 
 def _progress_line(width: int, step: int, steps: int, val: np.ndarray, diverged: torch.Tensor) -> str:
     best = f"{np.nanmin(val):.4g}" if np.isfinite(val).any() else "n/a"
-    return (f"width {width}: step {step}/{steps}, best validation loss {best}, "
-            f"{int(diverged.sum())} of {diverged.numel()} models diverged")
+    return (
+        f"width {width}: step {step}/{steps}, best validation loss {best}, "
+        f"{int(diverged.sum())} of {diverged.numel()} models diverged"
+    )
 
 
-def train_batched(task_cfg: dict, width: int, lrs: Sequence[float], seeds: Sequence[int], steps: int, batch: int,
-                  device: str = "cpu", progress: Callable[[str], None] | None = None,
-                  checkpoint: str | Path | None = None, checkpoint_every: int = 256) -> xr.Dataset:
+def train_batched(
+    task_cfg: dict,
+    width: int,
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+    steps: int,
+    batch: int,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 256,
+) -> xr.Dataset:
     """Train every (lr, seed) model of one width together; results equal training each alone.
 
     ``progress`` receives a line at each logged step (a width-2048 job runs for an hour on a CPU).
@@ -279,10 +335,15 @@ def train_batched(task_cfg: dict, width: int, lrs: Sequence[float], seeds: Seque
             diverged.logical_or_(new)
         return bool(diverged.any())
 
-    identity = json.dumps({"config": cfg, "width": int(width), "lrs": lrs, "seeds": seeds, "steps": int(steps),
-                           "batch": int(batch)}, sort_keys=True)
-    start = 0 if checkpoint is None else _resume(checkpoint, identity, model, optimizer, curve, diverged,
-                                                 diverged_step, device)
+    identity = json.dumps(
+        {"config": cfg, "width": int(width), "lrs": lrs, "seeds": seeds, "steps": int(steps), "batch": int(batch)},
+        sort_keys=True,
+    )
+    start = (
+        0
+        if checkpoint is None
+        else _resume(checkpoint, identity, model, optimizer, curve, diverged, diverged_step, device)
+    )
     if start and progress is not None:  # checkpoints are written after step 0 only
         progress(f"width {width}: resumed at step {start}/{steps} from {checkpoint}")
 
@@ -314,16 +375,30 @@ def train_batched(task_cfg: dict, width: int, lrs: Sequence[float], seeds: Seque
             "final_loss_val": (("lr", "seed"), final, {"long_name": f"final validation {task.loss_name}"}),
             "diverged": (("lr", "seed"), diverged.cpu().numpy().T),
             "diverged_step": (("lr", "seed"), diverged_step.T, {"long_name": "step of divergence (-1: none)"}),
-            "loss_val": (("step", "lr", "seed"), curve.transpose(0, 2, 1),
-                         {"long_name": f"validation {task.loss_name}"}),
+            "loss_val": (
+                ("step", "lr", "seed"),
+                curve.transpose(0, 2, 1),
+                {"long_name": f"validation {task.loss_name}"},
+            ),
         },
-        coords={"lr": ("lr", np.asarray(lrs), {"long_name": "Adam learning rate eta"}),
-                "seed": ("seed", np.asarray(seeds)), "step": ("step", logged)},
+        coords={
+            "lr": ("lr", np.asarray(lrs), {"long_name": "Adam learning rate eta"}),
+            "seed": ("seed", np.asarray(seeds)),
+            "step": ("step", logged),
+        },
     )
     ds.attrs = {
-        "task": task.name, "width": int(width), "d": task.d, "k": task.k, "loss": task.loss_name,
-        "steps": int(steps), "batch_size": int(batch), "val_size": int(cfg["val_size"]),
-        "base_width": int(cfg["base_width"]), "second_layer_lr_factor": float(cfg["second_layer_lr_factor"]),
-        "parametrization": MUP_CONVENTION, "config": json.dumps(cfg, sort_keys=True),
+        "task": task.name,
+        "width": int(width),
+        "d": task.d,
+        "k": task.k,
+        "loss": task.loss_name,
+        "steps": int(steps),
+        "batch_size": int(batch),
+        "val_size": int(cfg["val_size"]),
+        "base_width": int(cfg["base_width"]),
+        "second_layer_lr_factor": float(cfg["second_layer_lr_factor"]),
+        "parametrization": MUP_CONVENTION,
+        "config": json.dumps(cfg, sort_keys=True),
     }
     return ds

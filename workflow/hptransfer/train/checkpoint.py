@@ -1,6 +1,7 @@
 """Training checkpoints: written atomically, loaded with ``weights_only=True``, and resumed from only
 by the job that wrote them. Kept apart from :mod:`hptransfer.io` so that the analysis environment,
 which has no torch, can import that module."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ decomposition is enabled, the EMA-linearised loss change split over the alignmen
 layer (paper §4.1–4.2). Runs are resumable (atomic checkpoints, loaded with ``weights_only=True``)
 and deterministic on CPU; a diverged run is a result, not a crash.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class History:
     """Everything logged so far; part of the checkpoint, so plain lists only."""
+
     loss_train: list[float] = field(default_factory=list)
     eval_step: list[int] = field(default_factory=list)
     loss_val_ema: list[float] = field(default_factory=list)
@@ -66,17 +68,22 @@ class Run:
         # Listed once: walking the module tree every step is overhead a bare loop does not pay, and the
         # parameter objects live as long as the run (load_state_dict copies into them).
         self.ema_pairs = (list(self.ema.parameters()), list(self.model.parameters()))
-        groups = build_param_groups(self.model.named_parameters(), self.model.roles(), table,
-                                    cfg.optimizer, model_cfg.width, model_cfg.base_width,
-                                    model_cfg.depth, model_cfg.base_depth)
+        groups = build_param_groups(
+            self.model.named_parameters(),
+            self.model.roles(),
+            table,
+            cfg.optimizer,
+            model_cfg.width,
+            model_cfg.base_width,
+            model_cfg.depth,
+            model_cfg.base_depth,
+        )
         self.optimizer = build_optimizer(cfg.optimizer, groups, model_cfg.width, cfg.seed)
         self.decomp_on = cfg.decomposition.enabled
         self.topk = sorted(set(cfg.decomposition.topk))
-        self.analysis_steps = sorted({s for s in cfg.decomposition.analysis_steps if s < self.total}
-                                     | {self.total})
+        self.analysis_steps = sorted({s for s in cfg.decomposition.analysis_steps if s < self.total} | {self.total})
         self.samples = ema_sample_steps(self.total, cfg.ema, tuple(self.analysis_steps))
-        self.accumulator = SpectrumAccumulator(model_cfg.width, self._specs(), self.topk) \
-            if self.decomp_on else None
+        self.accumulator = SpectrumAccumulator(model_cfg.width, self._specs(), self.topk) if self.decomp_on else None
         self.step = 0
         self.history = History()
         self.status, self.diverged_step = "ok", -1
@@ -84,8 +91,10 @@ class Run:
         self.prev_ema: dict[str, torch.Tensor] = {}
 
     def _specs(self) -> list[ParamSpec]:
-        return [ParamSpec(name, "matrix" if p.ndim == 2 else "vector", self.model.row_version(name))
-                for name, p in self.model.named_parameters()]
+        return [
+            ParamSpec(name, "matrix" if p.ndim == 2 else "vector", self.model.row_version(name))
+            for name, p in self.model.named_parameters()
+        ]
 
     # ------------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -211,8 +220,15 @@ class Run:
                 self.evaluate_point(self.step)
             if self.step % tcfg.log_every == 0 or self.step == self.total:
                 rate = (self.step - s0) * items_per_step / max(time.perf_counter() - t0, 1e-9)
-                log.info("step %d/%d loss %.4f lr %.3g %s/s %.0f", self.step, self.total, loss,
-                         self.optimizer.param_groups[0]["lr"], self.task.item_name, rate)
+                log.info(
+                    "step %d/%d loss %.4f lr %.3g %s/s %.0f",
+                    self.step,
+                    self.total,
+                    loss,
+                    self.optimizer.param_groups[0]["lr"],
+                    self.task.item_name,
+                    rate,
+                )
             if self.step % tcfg.checkpoint_every == 0 and self.step < self.total:
                 self.save_checkpoint(checkpoint)
 
@@ -223,31 +239,60 @@ class Run:
         steps = np.arange(len(h.loss_train))
         ds = xr.Dataset(
             {
-                "loss_train": ("step", np.asarray(h.loss_train, dtype=np.float64),
-                               {"long_name": "training loss of the iterate (batch, before the update)", "units": self.task.units}),
-                "loss_val_iterate": ("eval_step", np.asarray(h.loss_val_iterate, dtype=np.float64),
-                                     {"long_name": "validation loss of the iterate weights", "units": self.task.units}),
-                "loss_val_ema": ("eval_step", np.asarray(h.loss_val_ema, dtype=np.float64),
-                                 {"long_name": "validation loss of the EMA weights", "units": self.task.units}),
-                "final_loss_ema": ((), h.loss_val_ema[-1] if ok else np.nan,
-                                   {"long_name": "final validation loss of the EMA weights (NaN if diverged)",
-                                    "units": self.task.units}),
-                "final_loss_iterate": ((), h.loss_val_iterate[-1] if ok else np.nan,
-                                       {"long_name": "final validation loss of the iterate", "units": self.task.units}),
+                "loss_train": (
+                    "step",
+                    np.asarray(h.loss_train, dtype=np.float64),
+                    {"long_name": "training loss of the iterate (batch, before the update)", "units": self.task.units},
+                ),
+                "loss_val_iterate": (
+                    "eval_step",
+                    np.asarray(h.loss_val_iterate, dtype=np.float64),
+                    {"long_name": "validation loss of the iterate weights", "units": self.task.units},
+                ),
+                "loss_val_ema": (
+                    "eval_step",
+                    np.asarray(h.loss_val_ema, dtype=np.float64),
+                    {"long_name": "validation loss of the EMA weights", "units": self.task.units},
+                ),
+                "final_loss_ema": (
+                    (),
+                    h.loss_val_ema[-1] if ok else np.nan,
+                    {
+                        "long_name": "final validation loss of the EMA weights (NaN if diverged)",
+                        "units": self.task.units,
+                    },
+                ),
+                "final_loss_iterate": (
+                    (),
+                    h.loss_val_iterate[-1] if ok else np.nan,
+                    {"long_name": "final validation loss of the iterate", "units": self.task.units},
+                ),
                 "diverged": ((), not ok, {"long_name": "run diverged (NaN/inf or loss above the bound)"}),
             },
-            coords={"step": ("step", steps, {"long_name": "optimizer step"}),
-                    "eval_step": ("eval_step", np.asarray(h.eval_step, dtype=np.int64),
-                                  {"long_name": "EMA sample point (optimizer steps done)"})},
+            coords={
+                "step": ("step", steps, {"long_name": "optimizer step"}),
+                "eval_step": (
+                    "eval_step",
+                    np.asarray(h.eval_step, dtype=np.int64),
+                    {"long_name": "EMA sample point (optimizer steps done)"},
+                ),
+            },
         )
         if self.decomp_on:
             ds = ds.merge(self._decomposition_vars())
         ds.attrs = {
-            "status": self.status, "diverged_step": self.diverged_step,
-            "width": cfg.model.width, "depth": cfg.model.depth, "seed": cfg.seed,
-            "parametrization": cfg.parametrization.name, "optimizer": cfg.optimizer.name,
-            "lr": cfg.optimizer.lr, "hp": cfg.hp, "hp_value": cfg.hp_value,
-            **self.task.attrs(), "config": cfg.identity(),
+            "status": self.status,
+            "diverged_step": self.diverged_step,
+            "width": cfg.model.width,
+            "depth": cfg.model.depth,
+            "seed": cfg.seed,
+            "parametrization": cfg.parametrization.name,
+            "optimizer": cfg.optimizer.name,
+            "lr": cfg.optimizer.lr,
+            "hp": cfg.hp,
+            "hp_value": cfg.hp_value,
+            **self.task.attrs(),
+            "config": cfg.identity(),
         }
         return ds
 
@@ -261,15 +306,26 @@ class Run:
         snaps = np.asarray(h.phi_k_snapshots, dtype=np.float64).reshape(len(h.analysis_step), width)
         return xr.Dataset(
             {
-                "loss_linearized": ("eval_step", lin, {"long_name": "EMA-linearised loss L(w̄_0) + Σ δφ",
-                                                       "units": self.task.units}),
-                "phi_topk": (("eval_step", "topk"), np.asarray(h.phi_topk, dtype=np.float64).reshape(-1, len(self.topk)),
-                             {"long_name": "cumulative top-k linearised loss change φ^k up to the point"}),
-                "phi_k": (("analysis_step", "k"), snaps,
-                          {"long_name": "cumulative top-k linearised loss change φ^k (k directions per layer)"}),
+                "loss_linearized": (
+                    "eval_step",
+                    lin,
+                    {"long_name": "EMA-linearised loss L(w̄_0) + Σ δφ", "units": self.task.units},
+                ),
+                "phi_topk": (
+                    ("eval_step", "topk"),
+                    np.asarray(h.phi_topk, dtype=np.float64).reshape(-1, len(self.topk)),
+                    {"long_name": "cumulative top-k linearised loss change φ^k up to the point"},
+                ),
+                "phi_k": (
+                    ("analysis_step", "k"),
+                    snaps,
+                    {"long_name": "cumulative top-k linearised loss change φ^k (k directions per layer)"},
+                ),
                 "linearization_gap": ((), gap, {"long_name": "|linearised − EMA final loss| / |EMA loss change|"}),
             },
-            coords={"topk": ("topk", np.asarray(self.topk, dtype=np.int64)),
-                    "analysis_step": ("analysis_step", np.asarray(h.analysis_step, dtype=np.int64)),
-                    "k": ("k", np.arange(1, width + 1, dtype=np.int64))},
+            coords={
+                "topk": ("topk", np.asarray(self.topk, dtype=np.int64)),
+                "analysis_step": ("analysis_step", np.asarray(h.analysis_step, dtype=np.int64)),
+                "k": ("k", np.arange(1, width + 1, dtype=np.int64)),
+            },
         )

@@ -1,4 +1,5 @@
 """One training job: a run config → run.nc, resuming from the checkpoint beside the output."""
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,9 @@ def make_run(cfg: RunConfig, data_dir: str | Path, device: torch.device) -> Run:
     return Run(cfg, data_dir, device)
 
 
-def train_run(cfg: RunConfig, data_dir: str | Path, out: str | Path, threads: int = 1, device: str = "auto") -> xr.Dataset:
+def train_run(
+    cfg: RunConfig, data_dir: str | Path, out: str | Path, threads: int = 1, device: str = "auto"
+) -> xr.Dataset:
     """Train one run to ``out`` (run.nc), resuming from ``out``'s directory checkpoint if present."""
     torch.set_num_threads(threads)
     out = Path(out)

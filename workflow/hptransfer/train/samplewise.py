@@ -26,6 +26,7 @@ directions have λ = 0 and (δψ)_ij = 0 exactly (δW u_j = 0 there).
 The activations of the previous EMA point are not checkpointed: a resumed run recomputes them from
 the checkpointed previous EMA weights (the same pass, so the same numbers on CPU).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,14 @@ import torch
 import xarray as xr
 
 from ..config.run import RunConfig
-from ..decomposition.samplewise import (EigenvectorAccumulator, capture_linear_io, linear_layers,
-                                        mean_component_index, per_sample_components, per_sample_total)
+from ..decomposition.samplewise import (
+    EigenvectorAccumulator,
+    capture_linear_io,
+    linear_layers,
+    mean_component_index,
+    per_sample_components,
+    per_sample_total,
+)
 from ..decomposition.spectra import F64
 from .engine import Run
 
@@ -123,28 +130,54 @@ class SamplewiseRun(Run):
         loss = self.final_loss_per_sample if ok and self.final_loss_per_sample is not None else np.full(P, np.nan)
         data = {
             "val_label": ("sample", labels, {"long_name": "class label of the validation example"}),
-            "val_loss_per_sample": ("sample", np.asarray(loss, dtype=np.float64),
-                                    {"long_name": "final validation loss of the EMA weights per example "
-                                                  "(NaN if diverged)", "units": self.task.units}),
+            "val_loss_per_sample": (
+                "sample",
+                np.asarray(loss, dtype=np.float64),
+                {
+                    "long_name": "final validation loss of the EMA weights per example (NaN if diverged)",
+                    "units": self.task.units,
+                },
+            ),
         }
-        coords = {"sample": ("sample", np.arange(P, dtype=np.int64),
-                             {"long_name": "index of the validation example"})}
+        coords = {"sample": ("sample", np.arange(P, dtype=np.int64), {"long_name": "index of the validation example"})}
         if self.decomp_on:
             psi = self.psi.cpu().numpy()
             mci = mean_component_index(self.psi).cpu().numpy() if ok else np.full(P, np.nan)
-            data.update({
-                "psi": (("sample", "component"), psi,
-                        {"long_name": "per-example component psi_ij = sum over layers and analysed steps of "
-                                      "(delta psi)_ij (j-th eigen-direction by |lambda|)",
-                         "units": self.task.units}),
-                "psi_total": ("sample", self.psi_total.cpu().numpy(),
-                              {"long_name": "per-example linearised loss change over all components "
-                                            "(mean over examples = phi)", "units": self.task.units}),
-                "mci": ("sample", mci, {"long_name": f"mean component index over the leading {J} components "
-                                                     "(NaN if diverged)", "units": "1"}),
-            })
-            coords["component"] = ("component", np.arange(1, J + 1, dtype=np.int64),
-                                   {"long_name": "eigen-direction index j (by |lambda|, per layer and step)"})
+            data.update(
+                {
+                    "psi": (
+                        ("sample", "component"),
+                        psi,
+                        {
+                            "long_name": "per-example component psi_ij = sum over layers and analysed steps of "
+                            "(delta psi)_ij (j-th eigen-direction by |lambda|)",
+                            "units": self.task.units,
+                        },
+                    ),
+                    "psi_total": (
+                        "sample",
+                        self.psi_total.cpu().numpy(),
+                        {
+                            "long_name": "per-example linearised loss change over all components "
+                            "(mean over examples = phi)",
+                            "units": self.task.units,
+                        },
+                    ),
+                    "mci": (
+                        "sample",
+                        mci,
+                        {
+                            "long_name": f"mean component index over the leading {J} components (NaN if diverged)",
+                            "units": "1",
+                        },
+                    ),
+                }
+            )
+            coords["component"] = (
+                "component",
+                np.arange(1, J + 1, dtype=np.int64),
+                {"long_name": "eigen-direction index j (by |lambda|, per layer and step)"},
+            )
         extra = xr.Dataset(data, coords=coords)
         out = ds.merge(extra)
         out.attrs = dict(ds.attrs)

@@ -20,6 +20,7 @@ the batch and a random pairing (:mod:`hptransfer.data.augment`), trained with so
 cross-entropy. Augmentation randomness is a function of (seed, step). Validation images are clean and
 use hard labels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,17 +56,18 @@ class Task(Protocol):
 
 # ------------------------------------------------------------------------------- language models
 
+
 def validation_batch(val: np.ndarray, n_seq: int, context: int) -> torch.Tensor:
     """A fixed validation subset: ``n_seq`` evenly spaced windows, identical for every run."""
     starts = np.linspace(0, len(val) - context - 2, n_seq).astype(np.int64)
-    return torch.from_numpy(np.stack([val[s: s + context + 1] for s in starts]).astype(np.int64))
+    return torch.from_numpy(np.stack([val[s : s + context + 1] for s in starts]).astype(np.int64))
 
 
 def training_batch(train: np.ndarray, seed: int, step: int, batch: int, context: int) -> torch.Tensor:
     """The batch of a step depends on (seed, step) alone, so a resumed run sees the same data."""
     rng = np.random.default_rng([seed, step])
     starts = rng.integers(0, len(train) - context - 1, size=batch)
-    return torch.from_numpy(np.stack([train[s: s + context + 1] for s in starts]).astype(np.int64))
+    return torch.from_numpy(np.stack([train[s : s + context + 1] for s in starts]).astype(np.int64))
 
 
 def loss_on(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
@@ -73,9 +75,7 @@ def loss_on(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 
 
 class LMTask:
-    """Next-token prediction with the µP Transformer on a tokenized corpus (the LM studies).
-
-    """
+    """Next-token prediction with the µP Transformer on a tokenized corpus (the LM studies)."""
 
     units = "nats/token"
     item_name = "tokens"
@@ -89,13 +89,13 @@ class LMTask:
         self.items_per_step = tcfg.batch_size * model_cfg.context
 
     def build_model(self) -> torch.nn.Module:
-        return build_transformer(self.cfg.model, self.cfg.parametrization, self.meta["vocab_size"],
-                                 self.cfg.seed)
+        return build_transformer(self.cfg.model, self.cfg.parametrization, self.meta["vocab_size"], self.cfg.seed)
 
     def training_batch(self, step: int) -> torch.Tensor:
         tcfg = self.cfg.training
-        return training_batch(self.train_tokens, self.cfg.seed, step, tcfg.batch_size,
-                              self.cfg.model.context).to(self.device)
+        return training_batch(self.train_tokens, self.cfg.seed, step, tcfg.batch_size, self.cfg.model.context).to(
+            self.device
+        )
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
         return loss_on(model, batch)
@@ -105,6 +105,7 @@ class LMTask:
 
 
 # ------------------------------------------------------------------------------------------ images
+
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-example cross-entropy with probability targets (mixup), shape (N,)."""
@@ -117,8 +118,9 @@ class ImageTask:
     units = "nats/example"
     item_name = "images"
 
-    def __init__(self, cfg: RunConfig, data_dir=None, device: torch.device | str = "cpu",
-                 arrays: ImageArrays | None = None):
+    def __init__(
+        self, cfg: RunConfig, data_dir=None, device: torch.device | str = "cpu", arrays: ImageArrays | None = None
+    ):
         self.cfg = cfg
         self.device = torch.device(device)
         self.data = arrays if arrays is not None else load_images(cfg.dataset.to_dict())
@@ -132,8 +134,10 @@ class ImageTask:
         self.train_x = torch.from_numpy(self.data.train_x.reshape(n_train, -1)).to(self.device)
         self.train_y = torch.from_numpy(self.data.train_y).to(self.device)
         self.image_shape = tuple(self.data.train_x.shape[1:])
-        self.val = (torch.from_numpy(self.data.val_x.reshape(len(self.data.val_y), -1)).to(self.device),
-                    torch.from_numpy(self.data.val_y).to(self.device))
+        self.val = (
+            torch.from_numpy(self.data.val_x.reshape(len(self.data.val_y), -1)).to(self.device),
+            torch.from_numpy(self.data.val_y).to(self.device),
+        )
         augment = cfg.dataset.augment or Augment()
         self.mixup_alpha = float(augment.mixup_alpha or 0.0)
         crop = augment.crop_scale
@@ -146,15 +150,23 @@ class ImageTask:
 
     def build_model(self) -> torch.nn.Module:
         m = self.cfg.model
-        return build_two_layer(self.data.d_in, m.width, self.data.n_classes, False, self.cfg.parametrization,
-                               m.base_width, self.cfg.seed, m.init_std)
+        return build_two_layer(
+            self.data.d_in,
+            m.width,
+            self.data.n_classes,
+            False,
+            self.cfg.parametrization,
+            m.base_width,
+            self.cfg.seed,
+            m.init_std,
+        )
 
     def _indices(self, step: int) -> torch.Tensor:
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data.train_y))
             self._epoch, self._perm = epoch, torch.from_numpy(perm).to(self.device)
-        return self._perm[i * self.batch_size:(i + 1) * self.batch_size]
+        return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
 
     def training_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(flattened augmented images, probability targets) of optimizer step ``step``."""
@@ -181,8 +193,12 @@ class ImageTask:
         return self.per_sample_loss(model, batch).mean()
 
     def attrs(self) -> dict:
-        return {"dataset": self.data.source, "n_train": int(len(self.data.train_y)), "n_val": self.n_val,
-                "n_classes": self.data.n_classes}
+        return {
+            "dataset": self.data.source,
+            "n_train": int(len(self.data.train_y)),
+            "n_val": self.n_val,
+            "n_classes": self.data.n_classes,
+        }
 
 
 def make_task(cfg: RunConfig, data_dir: str | Path, device: torch.device) -> Task:
