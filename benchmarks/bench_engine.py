@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from hptransfer.config.load import load_config
+from hptransfer.config.run import RunConfig
 from hptransfer.config.runs import RunKey
 from hptransfer.data.corpus import prepare_corpus
 from hptransfer.studies import run_config
@@ -27,7 +28,7 @@ from hptransfer.train.engine import Run
 from hptransfer.train.tasks import loss_on, training_batch
 
 
-def engine_config(width: int, steps: int, batch: int, context: int) -> dict:
+def engine_config(width: int, steps: int, batch: int, context: int) -> RunConfig:
     cfg = load_config(
         {
             "corpora": {"c": {"source": "shakespeare", "vocab_size": 1024, "max_train_chars": 300000}},
@@ -59,9 +60,7 @@ def bare_step(run: Run) -> Callable[[int], None]:
     )
 
     def step(s: int) -> None:
-        batch = training_batch(
-            run.task.train_tokens, cfg["seed"], s, cfg["training"]["batch_size"], cfg["model"]["context"]
-        )
+        batch = training_batch(run.task.train_tokens, cfg.seed, s, cfg.training.batch_size, cfg.model.context)
         opt.zero_grad(set_to_none=True)
         loss_on(model, batch).backward()
         opt.step()

@@ -18,6 +18,23 @@ SMOKE = "workflow/presets/smoke.yaml"
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "pyproject.toml", "workflow", "envs")
 
 
+# The local files the paper preset reads (workflow/presets/paper.yaml, relative to the checkout), as
+# placeholders: enough for its config to load and its DAG to build where the real corpora are absent.
+PAPER_DATA = (
+    "data/wikitext-103-raw/wiki.train.raw",
+    "data/wikitext-103-raw/wiki.valid.raw",
+    "data/fineweb/train/part-0.txt",
+    "data/fineweb/val/part-0.txt",
+)
+
+
+def placeholder_paper_data(root: Path) -> Path:
+    for name in PAPER_DATA:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("placeholder\n")
+    return root
+
+
 def copy_workflow(dst: Path) -> Path:
     """The files a user's checkout has (no results, no caches, no virtual environment)."""
     dst.mkdir(parents=True, exist_ok=True)

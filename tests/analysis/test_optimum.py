@@ -100,6 +100,29 @@ def test_nan_seed_makes_the_grid_point_infinite_and_not_the_optimum():
     assert opt.loss_star == pytest.approx(0.25, abs=1e-12)
 
 
+# the issue's grid: 0.004 … 0.064 in factors of 2, plus a far-out 100 (10.6 grid steps further)
+GAPPED = hp_coordinate("lr", [0.004, 0.008, 0.016, 0.032, 0.064, 100.0])
+
+
+@pytest.mark.parametrize("far_point", ["diverged", "finite"])
+def test_optimum_next_to_a_far_neighbour_is_not_bracketed(caplog, far_point):
+    """Only a neighbour at most one grid step away brackets the optimum: beyond 0.064 nothing was
+    measured up to 100, so the optimum at 0.064 may lie anywhere in between."""
+    loss = np.array([5.0, 4.0, 3.0, 2.0, 1.0, np.nan if far_point == "diverged" else 9.0])
+    with caplog.at_level(logging.WARNING):
+        opt = find_optimum(GAPPED, loss)
+    assert opt.index == 4 and opt.at_edge
+    assert any("edge" in rec.message for rec in caplog.records)
+    # the same curve on a grid without the gap is bracketed by its neighbour one step away
+    assert not find_optimum(hp_coordinate("lr", [0.004, 0.008, 0.016, 0.032, 0.064, 0.128]), loss).at_edge
+
+
+def test_an_unevenly_rounded_grid_still_brackets():
+    """Grids rounded to a few digits (0.004, 0.0057, 0.008: steps of 0.51 and 0.49) are one step apart."""
+    nu = hp_coordinate("lr", [0.002, 0.0028, 0.004, 0.0057, 0.008, 0.011, 0.016])
+    assert not find_optimum(nu, (nu - nu[3]) ** 2).at_edge
+
+
 def test_optimum_next_to_divergence_boundary_is_bracketed_not_edge():
     loss = (NU + 6.9) ** 2
     loss[-2:] = np.nan  # the two largest learning rates diverged

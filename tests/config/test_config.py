@@ -10,6 +10,7 @@ import sys
 import pytest
 import yaml
 from tiny import REPO, TINY_STUDY, raw_config
+from workflow_utils import placeholder_paper_data
 
 from hptransfer.config.defaults import deep_merge
 from hptransfer.config.errors import ConfigError
@@ -72,7 +73,11 @@ BAD = [
         "studies.llama_adam_lr.parametrizations",
         "unknown table 'nope'",
     ),
-    (_set("studies.S.widths", [16, 15]), "studies.llama_adam_lr.widths[1]", "not divisible by model.heads"),
+    (
+        _set("studies.S.widths", [16, 15]),
+        "studies.llama_adam_lr.widths[1]",
+        "not divisible by studies.llama_adam_lr.model.heads = 2",
+    ),
     (_set("studies.S.widths", [16, 18]), "studies.llama_adam_lr.widths[1]", "odd head dimension"),
     (_set("studies.S.kind", "nope"), "studies.llama_adam_lr.kind", "is not one of"),
     (_set("studies.S.optimizer.name", "rmsprop"), "studies.llama_adam_lr.optimizer.name", "is not one of"),
@@ -118,6 +123,53 @@ BAD = [
         "studies.llama_adam_lr.optimizer.rank_cap",
         "minimum",
     ),
+    # values that passed the schema and failed later (MissingInputException, PeriodicWildcardError,
+    # a run config that refuses 16.0, an analysis that fails after every run has trained)
+    (_set("studies.S.grid", [float("nan"), 0.01]), "studies.llama_adam_lr.grid[0]", "not a finite number"),
+    (_set("studies.S.grid", [float("inf"), 0.01]), "studies.llama_adam_lr.grid[0]", "not a finite number"),
+    (_set("studies.S.grid", [1e308, 0.01]), "studies.llama_adam_lr.grid[0]", "beyond the largest magnitude"),
+    (_set("studies.S.grid", [0.01, 5e6]), "studies.llama_adam_lr.grid[1]", "maximum"),
+    (_set("studies.S.widths", [16, 1e12]), "studies.llama_adam_lr.widths[1]", "integer"),
+    (_set("studies.S.widths", [16, 2**30]), "studies.llama_adam_lr.widths[1]", "maximum"),
+    (_set("studies.S.widths", [16.0]), "studies.llama_adam_lr.widths[0]", "integer"),
+    (_set("studies.S.training.steps", 1e15), "studies.llama_adam_lr.training.steps", "beyond the largest magnitude"),
+    (_set("studies.S.training.steps", 10**9), "studies.llama_adam_lr.training.steps", "maximum"),
+    (_set("studies.S.seeds", [0, -1]), "studies.llama_adam_lr.seeds[1]", "minimum"),
+    (
+        _set("studies.S.ema", {"window_start": 20, "window_end": 10}),
+        "studies.llama_adam_lr.ema.window_start",
+        "is above studies.llama_adam_lr.ema.window_end = 10",
+    ),
+    (
+        _set("studies.S.analysis", {"reference_width": 7}),
+        "studies.llama_adam_lr.analysis.reference_width",
+        "7 is not one of the widths [16]",
+    ),
+    (
+        _set("figures", {"fig06_llama_adam_lr": {"ylimm": [3, 6], "enabeld": False}}),
+        "figures.fig06_llama_adam_lr.enabeld",
+        "unknown key (allowed: dpi, enabled, height_in, linearized, width_in)",
+    ),
+    (
+        _set("figures", {"fig06_llama_adam_lr": {"linearized": "yes"}}),
+        "figures.fig06_llama_adam_lr.linearized",
+        "is not of type 'boolean'",
+    ),
+    (
+        _set("figures", {"fig10_llama_adam_lr": {"beta1": 0.9}}),  # the study sweeps lr
+        "figures.fig10_llama_adam_lr.beta1",
+        "unknown key",
+    ),
+    (_set("figures", {"fig6_llama_adam_lr": {}}), "figures.fig6_llama_adam_lr", "did you mean fig06_llama_adam_lr"),
+    (
+        _set("parametrizations", {"mup": {"roles": {"hidden": {"init": 0.5}}}}),
+        "parametrizations.mup",
+        "'mup' is a built-in table",
+    ),
+    (_set("parametrizations", {"t": {"attention": 0.5}}), "parametrizations.t", "'roles' is a required property"),
+    (_set("corpora.tiny.path", "somewhere"), "corpora.tiny.path", "not read by source 'shakespeare'"),
+    (_set("corpora.tiny.val_works", ["tempestt"]), "corpora.tiny.val_works", "unknown works ['tempestt']"),
+    (_set("corpora", {1: {"source": "shakespeare"}}), "corpora.1", "is not a string"),
 ]
 
 
@@ -171,6 +223,43 @@ def test_adam_beta_grid_must_be_below_one():
     assert "studies.s.grid" in msg and "beta1" in msg
 
 
+def test_rf_ridge_values_are_finite():
+    cfg = raw_config()
+    cfg["studies"]["rf"] = {"kind": "rf_ridge", "psi1": float("inf")}
+    assert "studies.rf.psi1: inf is not a finite number" in _error(cfg)
+
+
+def test_a_recursive_yaml_alias_is_an_error_not_a_recursion(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw_config()) + "x-loop: &loop [*loop]\nthreads: &t {train: 1, self: *t}\n")
+    assert "threads.self: contains itself" in _error(read_config_file(path))
+
+
+def test_paper_preset_names_its_missing_corpora_before_any_job(tmp_path, monkeypatch):
+    """WikiText-103 and FineWeb are local files: a dry run must fail on them, not prepare_data on SLURM."""
+    monkeypatch.chdir(tmp_path)
+    msg = _error(read_config_file(REPO / "workflow/presets/paper.yaml"))
+    assert "corpora.wikitext103.path: 'data/wikitext-103-raw' has no wiki.train.raw or wiki.valid.raw" in msg
+    assert "corpora.fineweb.train_glob: no files match 'data/fineweb/train/*.txt'" in msg
+    # a disabled study's data is not looked for
+    cfg = read_config_file(REPO / "workflow/presets/paper.yaml")
+    for study in cfg["studies"].values():
+        study["enabled"] = study.get("corpus") not in ("wikitext103", "fineweb")
+    load_config(cfg)
+
+
+def test_textfiles_corpus_needs_both_globs(tmp_path):
+    (tmp_path / "a.txt").write_text("text")
+    cfg = raw_config()
+    cfg["corpora"]["tiny"] = {"source": "textfiles", "train_glob": str(tmp_path / "*.txt")}
+    assert "corpora.tiny.val_glob: required for source textfiles" in _error(cfg)
+    cfg["corpora"]["tiny"]["val_glob"] = str(tmp_path / "a.txt")
+    cfg["corpora"]["tiny"]["tokenizer"] = str(tmp_path / "missing.json")
+    assert "corpora.tiny.tokenizer: no such file" in _error(cfg)
+    del cfg["corpora"]["tiny"]["tokenizer"]
+    load_config(cfg)
+
+
 def test_missing_required_study_key():
     cfg = raw_config()
     del cfg["studies"]["s"]["widths"]
@@ -199,7 +288,8 @@ def _config_files():
 
 
 @pytest.mark.parametrize("path", _config_files(), ids=lambda p: p.name)
-def test_shipped_configs_validate(path):
+def test_shipped_configs_validate(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(placeholder_paper_data(tmp_path))  # data paths are relative to the checkout
     cfg = load_config(read_config_file(path))
     # every run of every enabled LM study has a run config that serialises
     for name, study in cfg["studies"].items():

@@ -39,11 +39,24 @@ def default_cfg():
 def test_outputs_of_the_default_studies(default_cfg):
     out = {name: study_outputs(default_cfg, name) for name in default_cfg["studies"]}
     assert out["rf_ridge"] == ["results/studies/rf_ridge/rf.nc"]
-    assert out["sphere"] == [f"results/studies/sphere/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+    assert out["sphere"] == [
+        f"results/studies/sphere/{x}" for x in ("sweep.nc", "transfer.nc", "advice.nc", "summary.md")
+    ]
+    assert "results/studies/llama_adam_lr/advice.nc" in out["llama_adam_lr"]
+    assert "results/studies/param_compare/advice.nc" not in out["param_compare"]  # no summary.md either
     assert "results/studies/llama_adam_lr/kappa.nc" in out["llama_adam_lr"]
     assert "results/studies/llama_adam_lr/coordcheck.nc" in out["llama_adam_lr"]  # enabled in config.yaml
     assert {f"results/studies/param_compare/comparison.{x}" for x in ("nc", "md", "csv")} <= set(out["param_compare"])
     assert "results/studies/param_compare/kappa.nc" not in out["param_compare"]
+
+
+def test_advice_targets_are_the_studys_or_multiples_of_its_largest_width(default_cfg):
+    from hptransfer.config.defaults import ADVISE_WIDTH_FACTORS
+    from hptransfer.studies import advice_targets
+
+    sphere = default_cfg["studies"]["sphere"]
+    assert advice_targets(sphere) == [f * max(sphere["widths"]) for f in ADVISE_WIDTH_FACTORS]
+    assert advice_targets({**sphere, "analysis": {"advise_widths": [8192, 1024]}}) == [1024, 8192]
 
 
 def test_run_paths_follow_the_kind(default_cfg):

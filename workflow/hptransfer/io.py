@@ -7,6 +7,7 @@ that Snakemake could mistake for a result.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -28,7 +29,41 @@ def atomic_path(path: str | os.PathLike) -> tuple[Path, Path]:
     return path, Path(tmp)
 
 
+def temporary_siblings(path: str | os.PathLike) -> list[Path]:
+    """The temporary files :func:`atomic_path` made for ``path`` and a killed writer left behind."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+
+
+def remove_orphaned_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings of ``path`` (a SIGKILL between write and rename leaves them);
+    call only where no other writer of ``path`` runs, such as at the start of the job that owns it."""
+    removed = temporary_siblings(path)
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
+    return removed
+
+
+def _readable_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give under the current umask (0644 under 022):
+    mkstemp's 0600 would otherwise survive the rename and hide results from the user's group."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read where Linux shows it; elsewhere set and restored, which for that
+    instant applies 022 to files other threads create."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return umask
+
+
 def _commit(tmp: Path, path: Path) -> None:
+    os.chmod(tmp, _readable_mode())
     os.replace(tmp, path)
 
 

@@ -4,7 +4,7 @@ A figure's caption, ``workflow/report/<figure id>.rst``, is its own description 
 ``{{ snakemake.params.caption }}``, the reStructuredText :func:`figure_caption` builds: the paper
 figure it reproduces, every study it draws with its key settings (from the configuration), and the
 numbers fitted to them (transfer.nc: scaling laws, rates and verdict; comparison.nc:
-optimal-learning-rate exponents; rf.nc: slopes of the gaps).
+optimal-learning-rate exponents; rf.nc: slopes of the gaps; advice.nc: the transfer advice).
 
 The fitted numbers exist only once the analyses ran, so the figure job, which reads those datasets
 anyway, writes them beside the figure (:func:`write_fitted_numbers`, ``results/figures/fits/
@@ -114,12 +114,24 @@ def _rf(ds) -> list[str]:
     ]
 
 
-_FITS: dict[str, Callable] = {"transfer": _transfer, "comparison": _comparison, "rf": _rf}
+def _advice(ds) -> list[str]:
+    from .analysis.advice_summary import advice_lines
+
+    if "param" not in ds.dims:
+        return advice_lines(ds, rst_escape)
+    out = []
+    for p in ds["param"].values:  # one nested list per scheme
+        lines = advice_lines(ds.sel(param=p), rst_escape)
+        out += [f"- scheme ``{p}``:", ""] + ["  " + line for line in lines] + [""]
+    return out
+
+
+_FITS: dict[str, Callable] = {"transfer": _transfer, "comparison": _comparison, "rf": _rf, "advice": _advice}
 
 
 def fitted_numbers(paths: Iterable[str]) -> str:
     """The numbers fitted in the datasets among ``paths`` (``transfer``, ``transfer_easy``, …,
-    ``comparison``, ``rf``), one titled bullet list per dataset; "" where there are none."""
+    ``comparison``, ``rf``, ``advice``), one titled bullet list per dataset; "" where there are none."""
     from .io import open_dataset
 
     blocks = []

@@ -1,4 +1,4 @@
-# Sweep → transfer analysis (optima, rates, verdict), Algorithm 1 (κ̂), and a readable summary.
+# Sweep → transfer analysis (optima, rates, verdict), Algorithm 1 (κ̂), transfer advice, a readable summary.
 
 
 rule transfer:
@@ -31,6 +31,24 @@ rule kappa:
         analysis=lambda wc: CFG["studies"][wc.study]["analysis"],
     script:
         "../scripts/kappa.py"
+
+
+rule advise:
+    input:
+        transfer="results/studies/{study}/transfer.nc",
+        code=ANALYSIS_CODE,
+    output:
+        "results/studies/{study}/advice.nc",
+    log:
+        "results/logs/studies/{study}/advise.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        targets=advice_targets,
+        study=lambda wc: CFG["studies"][wc.study],
+        vocab_size=vocab_size,
+    script:
+        "../scripts/advise.py"
 
 
 rule summary:

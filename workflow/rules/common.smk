@@ -12,18 +12,12 @@ from hptransfer.figures.catalogue import (  # noqa: E402
     all_figures,
     idle_figure_settings,
     single_study_figures,
-    unknown_figure_settings,
 )
+from hptransfer.studies import advice_targets as study_advice_targets  # noqa: E402
 from hptransfer.studies import kind_of, run_config, run_paths, study_outputs  # noqa: E402
 
 try:
-    CFG = load_config(config)
-    _unknown = unknown_figure_settings(CFG)
-    if _unknown:
-        raise ConfigError(
-            "invalid config:\n"
-            + "\n".join(f"  figures.{s}: no such figure for the configured studies" for s in _unknown)
-        )
+    CFG = load_config(config)  # schema, cross-checks, data files of enabled studies, figure settings
 except ConfigError as _exc:
     raise WorkflowError(str(_exc)) from None
 
@@ -118,7 +112,18 @@ def train_runtime(wc, attempt):
 
 
 def summary_inputs(wc):
-    out = {"transfer": f"results/studies/{wc.study}/transfer.nc"}
+    out = {"transfer": f"results/studies/{wc.study}/transfer.nc", "advice": f"results/studies/{wc.study}/advice.nc"}
     if CFG["studies"][wc.study].get("decomposition", {}).get("enabled", False):
         out["kappa"] = f"results/studies/{wc.study}/kappa.nc"
     return out
+
+
+def advice_targets(wc):
+    """The advice's target widths (analysis.advise_widths, or multiples of the largest width)."""
+    return study_advice_targets(CFG["studies"][wc.study])
+
+
+def vocab_size(wc):
+    """A language-model study's vocabulary size, for the advice's FLOP count (None for other kinds)."""
+    study = CFG["studies"][wc.study]
+    return CFG["corpora"][study["corpus"]]["vocab_size"] if "corpus" in study else None

@@ -9,7 +9,7 @@ import torch  # noqa: E402
 from hptransfer.io import write_dataset  # noqa: E402
 from hptransfer.train.batched import train_batched  # noqa: E402
 from hptransfer.train.checkpoint import CHECKPOINT_NAME  # noqa: E402
-from hptransfer.train.engine import resolve_device  # noqa: E402
+from hptransfer.train.device import resolve_device  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)

@@ -4,6 +4,7 @@ comparison of parametrization schemes.
 Pure numpy/scipy/xarray (no torch), so it runs in the light analysis environment.
 """
 
+from .advice import advise
 from .comparison import compare_schemes
 from .comparison_dataset import analyze_comparison
 from .comparison_summary import comparison_table, render_comparison_summary
@@ -47,6 +48,7 @@ __all__ = [
     "Optimum",
     "ProxyObjective",
     "Verdict",
+    "advise",
     "analyze_comparison",
     "analyze_kappa",
     "analyze_transfer",

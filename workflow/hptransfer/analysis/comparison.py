@@ -120,7 +120,7 @@ class TransferEstimates:
     nu_star_lo: np.ndarray  # its bootstrap interval (the one transfer.nc reports)
     nu_star_hi: np.ndarray
     loss_star: np.ndarray
-    at_edge: np.ndarray  # discrete optimum at the first/last grid point
+    at_edge: np.ndarray  # discrete optimum not bracketed (optimum.unbracketed)
     nu_transferred: np.ndarray  # (param,): the reference width's optimum
     loss_transferred: np.ndarray  # loss read at nu_transferred
     transfer_error: np.ndarray  # loss_transferred - loss_star; 0 at the reference width

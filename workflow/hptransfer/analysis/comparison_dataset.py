@@ -97,7 +97,9 @@ def _optimum_variables(r: Comparison, bound: str) -> dict:
             _PW, effective, "hidden-layer LR the scheme applies at the optimum (NaN: not an LR sweep or no table)", hp
         ),
         "loss_star": _var(_PW, est.loss_star, "optimal loss phi*_n (spline minimum)", "loss"),
-        "at_edge": _var(_PW, est.at_edge, "discrete optimum at the first/last grid point", "1"),
+        "at_edge": _var(
+            _PW, est.at_edge, "discrete optimum not bracketed (a grid end, or a neighbour over a grid step away)", "1"
+        ),
         "used_in_lr_fit": _var(_PW, r.exponents.used, "width used by the exponent fits", "1"),
     }
 

@@ -5,6 +5,8 @@
 * :func:`fit_power`    y(n) = A (n^-alpha - n_ref^-alpha)  in log space (n_ref = inf: a pure
   power law, the usual log-log fit; a finite n_ref corrects for a largest width standing in for
   infinity)
+* :func:`fit_offset_power`  y(n) = c + a (n/n0)^-p as an :class:`OffsetPowerLaw` that keeps the
+  covariance of (c, a, p), for extrapolating the law beyond the widths measured (the advice)
 
 All fits use ``scipy.optimize.curve_fit`` (unweighted least squares, as paper.md §1.8 suggests);
 standard errors are the square roots of the diagonal of its covariance (residual variance scaled,
@@ -18,11 +20,12 @@ failed optimisation give NaN parameters and a reason instead of an exception.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-__all__ = ["fit_lr_law", "fit_power", "fit_scaling"]
+__all__ = ["OffsetPowerLaw", "fit_lr_law", "fit_offset_power", "fit_power", "fit_scaling"]
 
 # exponents searched for the initial guess, and the bounds of the refined fit
 _EXPONENT_GRID = np.concatenate([np.linspace(0.01, 1.0, 100), np.linspace(1.02, 4.0, 150)])
@@ -79,6 +82,27 @@ def _profile_initial_guess(x: np.ndarray, y: np.ndarray) -> tuple[float, float, 
     return float(c), float(a), float(_EXPONENT_GRID[best])
 
 
+def _offset_power(x, c, a, p):
+    return c + a * x ** (-p)
+
+
+def _least_squares_offset_power(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(c, a, p) and their covariance for y = c + a x^-p (x = n/n0), by curve_fit from the profiled
+    initial guess; raises RuntimeError or ValueError where curve_fit fails."""
+    c0, a0, p0 = _profile_initial_guess(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        return curve_fit(
+            _offset_power,
+            x,
+            y,
+            p0=[c0, a0, p0],
+            bounds=([-np.inf, -np.inf, _EXPONENT_BOUNDS[0]], [np.inf, np.inf, _EXPONENT_BOUNDS[1]]),
+            x_scale="jac",
+            max_nfev=20000,
+        )
+
+
 def _fit_offset_power(n, y) -> dict:
     """Fit y = c + a (n/n0)^-p with n0 the geometric mean width; returns c, A (unscaled), p.
 
@@ -94,23 +118,8 @@ def _fit_offset_power(n, y) -> dict:
         return _failed(names, n.size, "fewer than 3 distinct widths")
     n0 = float(np.exp(np.mean(np.log(n))))
     x = n / n0
-
-    def model(x, c, a, p):
-        return c + a * x ** (-p)
-
-    c0, a0, p0 = _profile_initial_guess(x, y)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            popt, pcov = curve_fit(
-                model,
-                x,
-                y,
-                p0=[c0, a0, p0],
-                bounds=([-np.inf, -np.inf, _EXPONENT_BOUNDS[0]], [np.inf, np.inf, _EXPONENT_BOUNDS[1]]),
-                x_scale="jac",
-                max_nfev=20000,
-            )
+        popt, pcov = _least_squares_offset_power(x, y)
     except (RuntimeError, ValueError) as err:
         return _failed(names, n.size, f"curve_fit failed: {err}")
     dof = n.size - 3
@@ -127,7 +136,7 @@ def _fit_offset_power(n, y) -> dict:
         c_se=float(se_c),
         a_se=se_amp,
         p_se=float(se_p),
-        r2=_r2(y, model(x, *popt)),
+        r2=_r2(y, _offset_power(x, *popt)),
         n_points=int(n.size),
         dof=int(dof),
         identified=not (_at_bound(p) or _unconstrained(p, se_p)),
@@ -258,4 +267,113 @@ def fit_power(n, y, reference: float | None = None) -> dict:
         dof=int(dof),
         identified=not _at_bound(alpha),
         reason="; ".join(filter(None, reasons)),
+    )
+
+
+# --------------------------------------------------------------- the law kept for extrapolation
+
+
+@dataclass(frozen=True)
+class OffsetPowerLaw:
+    """y(n) = c + a (n/n0)^-p fitted by unweighted least squares (the fit of :func:`fit_scaling` and
+    :func:`fit_lr_law`), kept whole for extrapolation: ``cov`` is the residual-scaled covariance of
+    (c, a, p), so any quantity read off the law at other widths gets a delta-method variance from
+    :meth:`gradient`.
+
+    ``held``: the free fit's exponent ``p_free`` fell below the caller's ``min_exponent``, so p is
+    held there and (c, a) refitted as a linear model (the p row and column of ``cov`` are 0).
+    ``dof`` is n_points - 3 either way (the exponent was chosen with the data). ``identified``:
+    converged with dof >= 1 and an exponent that is held, or off its bounds and larger than its
+    standard error; ``reason`` says why not (empty when identified).
+    """
+
+    c: float
+    a: float
+    p: float
+    cov: np.ndarray
+    n0: float
+    n_points: int
+    dof: int
+    p_free: float
+    held: bool
+    identified: bool
+    reason: str
+
+    def value(self, n) -> np.ndarray:
+        """The law at widths ``n`` (``np.inf`` gives the asymptote c)."""
+        x = np.asarray(n, dtype=np.float64) / self.n0
+        with np.errstate(divide="ignore", over="ignore"):
+            return self.c + self.a * np.where(np.isinf(x), 0.0, x ** (-self.p))
+
+    def gradient(self, n) -> np.ndarray:
+        """d value / d(c, a, p) at widths ``n``, shape (3,) + shape of n (0 for a and p at inf)."""
+        x = np.asarray(n, dtype=np.float64) / self.n0
+        finite = np.isfinite(x)
+        power = np.where(finite, np.where(finite, x, 1.0) ** (-self.p), 0.0)
+        log_x = np.log(np.where(finite, x, 1.0))
+        return np.stack([np.ones_like(power), power, -self.a * power * log_x])
+
+
+def _failed_law(n_points: int, reason: str) -> OffsetPowerLaw:
+    nan = float("nan")
+    return OffsetPowerLaw(
+        nan, nan, nan, np.full((3, 3), np.nan), nan, n_points, n_points - 3, nan, False, False, reason
+    )
+
+
+def _held_exponent_fit(x: np.ndarray, y: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """(c, a, p) and covariance with p fixed: ordinary least squares in (c, a) on x^-p, residual
+    variance over n - 3 degrees of freedom (the exponent was still chosen with the data)."""
+    design = np.stack([np.ones_like(x), x ** (-p)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coef
+    dof = x.size - 3
+    cov = np.full((3, 3), np.nan)
+    if dof >= 1:
+        cov = np.zeros((3, 3))
+        cov[:2, :2] = float(residual @ residual) / dof * np.linalg.inv(design.T @ design)
+    return np.array([coef[0], coef[1], p]), cov
+
+
+def fit_offset_power(n, y, min_exponent: float | None = None) -> OffsetPowerLaw:
+    """Fit y = c + a (n/n0)^-p (n0 the geometric mean width) and keep it for extrapolation.
+
+    The free fit is :func:`fit_scaling`'s. With ``min_exponent``, a free exponent below it is held
+    at it (a theory bound the caller imposes, e.g. beta >= alpha/2); see :class:`OffsetPowerLaw`.
+    """
+    n, y = _finite_points(n, y)
+    if n.size < 3 or np.unique(n).size < 3:
+        return _failed_law(n.size, f"too few distinct widths for a 3-parameter law ({np.unique(n).size} < 3)")
+    n0 = float(np.exp(np.mean(np.log(n))))
+    x = n / n0
+    try:
+        popt, pcov = _least_squares_offset_power(x, y)
+    except (RuntimeError, ValueError) as err:
+        return _failed_law(n.size, f"curve_fit failed: {err}")
+    dof = n.size - 3
+    p_free = float(popt[2])
+    held = min_exponent is not None and p_free < min_exponent
+    if held:
+        popt, pcov = _held_exponent_fit(x, y, float(min_exponent))
+    elif dof < 1:
+        pcov = np.full((3, 3), np.nan)  # an exact fit: no residuals to scale the covariance
+    se_p = float(np.sqrt(pcov[2, 2])) if np.isfinite(pcov[2, 2]) else np.nan
+    if dof < 1:
+        reason = f"exact fit of {n.size} widths: no degrees of freedom for an interval"
+    elif held:
+        reason = ""
+    else:
+        reason = _fit_caveat(p_free, se_p, dof)
+    return OffsetPowerLaw(
+        c=float(popt[0]),
+        a=float(popt[1]),
+        p=float(popt[2]),
+        cov=np.asarray(pcov, dtype=np.float64),
+        n0=n0,
+        n_points=int(n.size),
+        dof=int(dof),
+        p_free=p_free,
+        held=bool(held),
+        identified=not reason,
+        reason=reason,
     )

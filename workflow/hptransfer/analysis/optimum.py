@@ -21,9 +21,12 @@ Method (paper.md §5 intro, §7 "Optimal HP / star location")
   optimum. A neighbour that diverged closes its side of the bracket (the loss is infinite there,
   and the spline is not extrapolated towards it), so an optimum next to the divergence boundary is
   searched on its finite side only. There is no extrapolation beyond the grid.
-* Edge flag: if the discrete argmin is the first or last grid point, the optimum is not bracketed
-  (it may lie outside the grid): ``at_edge`` is set and :func:`find_optimum` logs a warning. An
-  argmin next to a diverged point is bracketed (by the divergence) and is not an edge.
+* Edge flag: the optimum is bracketed only by a grid neighbour on each side at most one grid step
+  away (the median spacing of the grid in ``nu``, with half a step of slack for unevenly rounded
+  grids: :data:`BRACKET_STEPS`). If the discrete argmin is the first or last grid point, or a
+  neighbour is further away (a grid of 0.004 … 0.064 plus 100), the optimum may lie where nothing
+  was measured: ``at_edge`` is set and :func:`find_optimum` logs a warning. A diverged neighbour
+  within a step brackets the argmin (by the divergence); it is not an edge.
 * Uncertainty: percentile bootstrap over seeds (:func:`bootstrap_optimum`).
 
 The same interpolant (:func:`fit_interpolant`) serves the optimum, the loss at a transferred
@@ -48,17 +51,22 @@ __all__ = [
     "fit_interpolant",
     "loss_at",
     "seed_mean",
+    "unbracketed",
 ]
 
 log = logging.getLogger(__name__)
+
+# A neighbour brackets the discrete argmin only within this many median grid spacings (in nu).
+BRACKET_STEPS = 1.5
 
 
 class Optimum(NamedTuple):
     """Optimum of one loss curve.
 
     ``nu_star``/``loss_star``: minimiser and minimum of the interpolant (NaN if no finite point);
-    ``at_edge``: the discrete minimum is the first or last grid point; ``index``: grid index of the
-    discrete minimum (-1 if no finite point).
+    ``at_edge``: the discrete minimum is not bracketed (a grid end, or a neighbour more than a grid
+    step away: :func:`unbracketed`); ``index``: grid index of the discrete minimum (-1 if no finite
+    point).
     """
 
     nu_star: float
@@ -226,8 +234,21 @@ def find_optima(nu: np.ndarray, means: np.ndarray) -> Optima:
             continue  # every grid point diverged: no optimum
         res = _optima_same_mask(nu[grid_idx], grid_idx, means[np.ix_(rows, grid_idx)].T)
         nu_star[rows], loss_star[rows], index[rows] = res[0], res[1], grid_idx[res[2]]
-    at_edge = (index == 0) | (index == nu.size - 1)
-    return Optima(nu_star, loss_star, at_edge, index)
+    return Optima(nu_star, loss_star, unbracketed(nu, index), index)
+
+
+def unbracketed(nu: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The edge flag of discrete argmins at grid ``index`` (-1: none, never an edge): the first or
+    last grid point, or a grid neighbour more than BRACKET_STEPS median spacings away. The one place
+    that decides what counts as bracketed."""
+    index = np.asarray(index)
+    if nu.size < 2:
+        return index >= 0
+    gaps = np.diff(nu)
+    gap_too_wide = gaps > BRACKET_STEPS * np.median(gaps)
+    left_open = (index == 0) | gap_too_wide[np.clip(index - 1, 0, nu.size - 2)]
+    right_open = (index == nu.size - 1) | gap_too_wide[np.clip(index, 0, nu.size - 2)]
+    return (index >= 0) & (left_open | right_open)
 
 
 def find_optimum(nu, loss_mean) -> Optimum:
@@ -245,7 +266,8 @@ def find_optimum(nu, loss_mean) -> Optimum:
         log.warning("every grid point diverged: no optimum")
     elif opt.at_edge:
         log.warning(
-            "optimum at the edge of the grid (nu=%.4g, grid index %d of %d): the true optimum may lie outside the grid",
+            "optimum at a grid edge or gap (nu=%.4g, grid index %d of %d: no neighbour within a grid step on "
+            "one side): the true optimum may lie where nothing was measured",
             opt.nu_star,
             opt.index,
             nu.size,

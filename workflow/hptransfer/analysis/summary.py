@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .advice_summary import advice_lines
 from .formatting import format_number as _num
 from .rates import MARGIN_ATOL
 
@@ -105,19 +106,26 @@ def _kappa_table(k: xr.Dataset) -> list[str]:
     return lines
 
 
-def _render_one(t: xr.Dataset, k: xr.Dataset | None) -> list[str]:
+def _render_one(t: xr.Dataset, k: xr.Dataset | None, a: xr.Dataset | None) -> list[str]:
     lines = ["### Optimum per width", ""] + _optimum_table(t) + ["", "### Rates and verdict", ""]
     lines += rates_block(t)
     notes = str(_scalar(t, "fit_notes"))
     if notes:
         lines += [f"- fit notes: {notes}"]
+    if a is not None:
+        lines += ["", "### Transfer advice (advice.nc)", ""] + advice_lines(a)
     if k is not None:
         lines += ["", "### Truncation kappa-hat (Algorithm 1)", ""] + _kappa_table(k)
     return lines
 
 
-def render_summary(transfer: xr.Dataset, kappa: xr.Dataset | None = None) -> str:
-    """Short markdown report: optimum per width with CIs, alpha, beta, verdict, kappa-hat table."""
+def _part(ds: xr.Dataset | None, param) -> xr.Dataset | None:
+    return ds.sel(param=param) if ds is not None and "param" in ds.dims else ds
+
+
+def render_summary(transfer: xr.Dataset, kappa: xr.Dataset | None = None, advice: xr.Dataset | None = None) -> str:
+    """Short markdown report: optimum per width with CIs, alpha, beta, verdict, the transfer advice
+    (where advice.nc is given), kappa-hat table."""
     study = transfer.attrs.get("study", "")
     lines = [
         f"# Hyperparameter transfer summary{': ' + study if study else ''}",
@@ -130,9 +138,9 @@ def render_summary(transfer: xr.Dataset, kappa: xr.Dataset | None = None) -> str
     ]
     if "param" in transfer.dims:
         for p in transfer["param"].values:
-            part_k = kappa.sel(param=p) if kappa is not None and "param" in kappa.dims else kappa
-            lines += [f"## Parametrization `{p}`", ""] + _render_one(transfer.sel(param=p), part_k)
+            parts = transfer.sel(param=p), _part(kappa, p), _part(advice, p)
+            lines += [f"## Parametrization `{p}`", ""] + _render_one(*parts)
             lines.append("")
     else:
-        lines += _render_one(transfer, kappa)
+        lines += _render_one(transfer, kappa, advice)
     return "\n".join(lines).rstrip() + "\n"

@@ -140,7 +140,9 @@ def _optimum_vars(hp, metric, means, losses, opt, level) -> dict:
         "hp_star_hi": _var(W, hp_value(hp, opt["nu_hi"]), f"upper {boot} optimal {hp}", hp),
         "loss_star_lo": _var(W, opt["loss_lo"], f"lower {boot} phi*_n", "loss"),
         "loss_star_hi": _var(W, opt["loss_hi"], f"upper {boot} phi*_n", "loss"),
-        "at_edge": _var(W, opt["at_edge"], "discrete optimum at the first/last grid point", "1"),
+        "at_edge": _var(
+            W, opt["at_edge"], "discrete optimum not bracketed (a grid end, or a neighbour over a grid step away)", "1"
+        ),
         "next_to_diverged": _var(
             W,
             _next_to_diverged(means, opt["index"]),

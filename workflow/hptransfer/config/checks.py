@@ -12,11 +12,12 @@ def table_problems(cfg: dict, where: str, names: list[str]) -> list[str]:
     ]
 
 
-def width_problems(where: str, widths: list[int], model: dict) -> list[str]:
+def width_problems(where: str, widths: list[int], model: dict, model_key: str = "model") -> list[str]:
+    """``model_key``: where the model block is, so that the message names the other key involved."""
     problems = []
     for i, w in enumerate(widths):
         if w % model["heads"]:
-            problems.append(f"  {where}[{i}]: width {w} is not divisible by model.heads = {model['heads']}")
+            problems.append(f"  {where}[{i}]: width {w} is not divisible by {model_key}.heads = {model['heads']}")
         elif (w // model["heads"]) % 2:
             problems.append(
                 f"  {where}[{i}]: width {w} gives an odd head dimension "
@@ -56,3 +57,23 @@ def no_intermediate_steps(cfg: dict, where: str, study: dict) -> list[str]:
         f"  {where}.analysis.step: only language-model studies record the loss at "
         f"intermediate steps (this study is of kind {study['kind']!r})"
     ]
+
+
+def ema_problems(where: str, study: dict) -> list[str]:
+    """The EMA window and the subsampling interval ramp up (paper §4.1): a start above its end is a
+    swapped pair, not a schedule."""
+    ema = study["ema"]
+    return [
+        f"  {where}.ema.{first}: {ema[first]} is above {where}.ema.{last} = {ema[last]} (the ramp grows)"
+        for first, last in (("window_start", "window_end"), ("tau_start", "tau_end"))
+        if ema[first] > ema[last]
+    ]
+
+
+def reference_width_problems(where: str, study: dict) -> list[str]:
+    """The transfer analysis reads every width's loss at the reference width's optimum, so the
+    reference must be a width the study trains (checked here, not after every run has trained)."""
+    width = study.get("analysis", {}).get("reference_width")
+    if width is None or width in study["widths"]:
+        return []
+    return [f"  {where}.analysis.reference_width: {width} is not one of the widths {study['widths']}"]

@@ -45,6 +45,11 @@ OPTIMIZER: dict[str, Any] = {
     "grad_clip": None,
 }
 SCHEDULE: dict[str, Any] = {"kind": "wsd", "warmup": 0.04, "cooldown": 0.2}
+# How training executes (``training.precision``, ``training.compile``): "auto" decides by device
+# (bf16 autocast and torch.compile on CUDA, plain fp32 eager on a CPU). A run config leaves out a
+# setting at its default, so adding these settings changed no run's identity.
+PRECISION = "auto"
+COMPILE = "auto"
 # The EMA window and subsampling schedules of paper §4.1.
 EMA: dict[str, Any] = {"window_start": 50, "window_end": 2000, "ramp_steps": 2000, "tau_start": 2, "tau_end": 10}
 
@@ -58,6 +63,10 @@ TRANSFER_ANALYSIS: dict[str, Any] = {
     "theorem2": {"r": 2, "h": 1},
     "curve_points": 201,
 }
+# The advice's target widths when a study's ``analysis.advise_widths`` is unset: these multiples of
+# its largest width. Kept out of the study block's defaults, so that sweep.nc (which records the
+# block) of a study without the key stays as it was.
+ADVISE_WIDTH_FACTORS: tuple[int, ...] = (4, 16, 64)
 # Algorithm 1's tolerance grid T (paper §7: τ1, τ2 range over it in units of the grid step in ν).
 KAPPA_TAUS: tuple[float, ...] = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # The sample-wise analysis (paper §4.6, §5.6): which run defines the easy/hard subsets, their sizes.
@@ -170,6 +179,10 @@ RF_RIDGE: dict[str, Any] = {
     # The finite-size check of §2.5 at ψ2 = 4 and 16, at a CPU-cheap d.
     "simulation": {"d": 100, "n_draws": 10, "psi2": [4.0, 16.0], "lam": [0.1, 0.2, 0.3, 0.4, 0.6, 1.0], "seed": 0},
 }
+# The rf_ridge study's feature activation and target (``activation``, ``target``): the paper's tanh
+# features and ReLU target. Kept out of RF_RIDGE, so that rf.nc (whose ``config`` attribute records
+# the merged RF_RIDGE) of a study without the keys stays as it was.
+RF_FUNCTIONS: dict[str, str] = {"activation": "tanh", "target": "relu"}
 
 # Sample-wise study (paper §5.6, §7): bias-free MLP, momentum SGD, WSD, mixup + random-resized crop.
 # model.depth/depth_rule are not user keys: one hidden layer, recorded for the shared run helpers.

@@ -263,6 +263,9 @@ class Training(Config):
     divergence_factor: float
     schedule: Schedule
     val_sequences: int | None = omitted()
+    # execution settings, absent at their default ("auto": decided by the device)
+    precision: str | None = omitted()
+    compile: str | None = omitted()
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,14 @@ class RunConfig(Config):
     def is_image_run(self) -> bool:
         return self.dataset is not None
 
-    def identity(self) -> str:
-        """The run's identity: canonical JSON of its dict (checkpoints, the run dataset)."""
+    def to_json(self) -> str:
+        """Canonical JSON of the whole run config (the ``config`` attribute of run.nc)."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    def identity(self) -> str:
+        """What determines the run's numbers, as canonical JSON: the whole config but for
+        ``training.compile``, which changes how the same arithmetic executes. A checkpoint resumes,
+        and a run is shared between studies, exactly when identities are equal."""
+        config = self.to_dict()
+        config["training"].pop("compile", None)
+        return json.dumps(config, sort_keys=True)

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
+from . import defaults
 from .errors import ConfigError
 
 
@@ -67,10 +68,22 @@ def training_settings(cfg: dict, s: dict, key: RunKey) -> dict:
         "hp": key.hp,
         "hp_value": value,
         "seed": key.seed,
-        "training": copy.deepcopy(s["training"]),
+        "training": execution_settings(copy.deepcopy(s["training"])),
         "ema": copy.deepcopy(s["ema"]),
         "decomposition": copy.deepcopy(s["decomposition"]),
     }
+
+
+def execution_settings(training: dict) -> dict:
+    """A training block with its execution settings normalised: ``compile`` as "on"/"off" (YAML
+    reads a bare on/off as a boolean), and both left out at their default, so that a run config
+    names them only where a study sets them and existing runs keep their identity."""
+    if isinstance(training.get("compile"), bool):
+        training["compile"] = "on" if training["compile"] else "off"
+    for key, default in (("precision", defaults.PRECISION), ("compile", defaults.COMPILE)):
+        if training.get(key) == default:
+            del training[key]
+    return training
 
 
 def apply_hp(optimizer: dict, hp: str, value: float) -> None:

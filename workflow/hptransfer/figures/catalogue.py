@@ -6,6 +6,10 @@ from other data (Figs 6, 11, 24, 25, 27, 31 and 13 are all :mod:`.sweep_scaling`
 it differently, its ``defaults`` say how (Fig 33 is Fig 10 with a log2 k axis: ``{"log_k": True}``),
 under the config's settings of the figure (:func:`figure_settings`).
 
+A figure's settings are closed: the config's ``figures.<stem>`` may give the settings every figure
+takes and those its drawer reads (:data:`DRAWER_SETTINGS`), checked when the config is loaded
+(:meth:`FigureSpec.settings_schema`).
+
 A figure's file stem is ``<figure id>_<study>`` (``fig06_llama_adam_lr``); study-independent figures
 use their own slug (``fig03_schematic``). Snakemake builds one rule per catalogue entry and requests
 exactly the figures that enabled studies can feed.
@@ -48,6 +52,79 @@ class FigureSpec:
     partial: bool = False  # drawn from whichever of its panels (own, companions) have a study
     lead_elsewhere: bool = False  # its own panel is another figure's too: not drawn alone
     defaults: dict = field(default_factory=dict)  # settings of the drawer for this figure; figures.<stem> overrides
+
+    def settings_schema(self, hp: str | None = None) -> dict:
+        """JSON schema of the settings ``figures.<stem>`` may give this figure: the settings every
+        figure takes and those its drawer reads (:data:`DRAWER_SETTINGS`), nothing else, so a typo
+        fails before any job. ``hp``: the swept hyperparameter of the figure's study (the name of the
+        setting that picks a swept value); None allows any."""
+        own = {}
+        for key, schema in DRAWER_SETTINGS.get(self.module, {}).items():
+            names = [key] if key != SWEPT else ([hp] if hp else list(HP_NAMES))
+            own.update(dict.fromkeys(names, schema))
+        return {"type": "object", "additionalProperties": False, "properties": {**COMMON_SETTINGS, **own}}
+
+
+# ---------------------------------------------------------------------------------- settings
+# What ``figures.<stem>`` may set, as JSON-schema fragments: the settings of every figure (render,
+# style.new_figure), then per drawer module the keys its ``draw`` reads. A drawer that reads a new
+# setting adds it here.
+
+SWEPT = "<hp>"  # the setting named like the study's swept hyperparameter (lr: 0.004): a value to show
+HP_NAMES = ("lr", "beta1", "beta2", "momentum", "weight_decay")
+_BOOL = {"type": "boolean"}
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": 1.0e6}
+_COUNT = {"type": "integer", "minimum": 1, "maximum": 1048576}
+_LIMITS = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}
+_POSITIVE_LIMITS = {"type": "array", "minItems": 2, "maxItems": 2, "items": _POSITIVE}
+_WIDTHS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": _COUNT}
+COMMON_SETTINGS: dict[str, dict] = {
+    "enabled": _BOOL,
+    "dpi": {"type": "integer", "minimum": 30, "maximum": 2400},
+    "width_in": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+    "height_in": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+}
+DRAWER_SETTINGS: dict[str, dict[str, dict]] = {
+    "coordcheck": {
+        "quantities": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"enum": ["activation_rms", "change_rms"]},
+        },
+        "steps": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _COUNT},
+    },
+    "gap_schematic": {
+        "widths": _WIDTHS,
+        "annotate_width": _COUNT,
+        **dict.fromkeys(("alpha", "beta", "loss_scale", "hp_scale", "curvature"), _POSITIVE),
+        "curvature_shift": {"type": "number", "minimum": 0, "maximum": 1.0e6},
+    },
+    "kappa": {SWEPT: _POSITIVE, "k_max": _COUNT, "log_k": _BOOL},
+    "layerwise_lr_sweeps": {"ylim": _LIMITS},
+    "linearization": {SWEPT: _POSITIVE, "width": _COUNT, "seed": {"type": "integer", "minimum": 0}},
+    "mci_histogram": {SWEPT: _POSITIVE, "bins": _COUNT, "widths": _WIDTHS},
+    "residual_curves": {
+        "widths": {"oneOf": [_WIDTHS, {"const": "ends_and_middle"}]},
+        "clip_steps": {"type": "integer", "minimum": 0, "maximum": 1048576},
+        "xlim": _POSITIVE_LIMITS,
+        "ylim": _LIMITS,
+        "match_fig08_scale": _BOOL,
+    },
+    "rf_ridge": {"lam_range": _POSITIVE_LIMITS},
+    "sphere": {"ylim": _LIMITS},
+    "sweep_scaling": {"linearized": _BOOL},
+    "sweeps_by_hp": {"ylim": _LIMITS},
+    "topk_curves": {"widths": {"oneOf": [_WIDTHS, {"const": "ends_and_middle"}]}, "ylim": _LIMITS},
+    "topk_profile": {
+        SWEPT: {"oneOf": [_POSITIVE, {"type": "array", "minItems": 1, "items": _POSITIVE}]},
+        "with_smallest": _BOOL,
+        "k_max": _COUNT,
+        "log_k": _BOOL,
+    },
+    "topk_vs_step": {SWEPT: _POSITIVE, "k": _COUNT, "seed": {"type": "integer", "minimum": 0}},
+    "twolayer_sweep": {"ylim": _LIMITS},
+}
 
 
 # ------------------------------------------------------------------ LM studies: what a study is
@@ -478,6 +555,14 @@ CATALOGUE: tuple[FigureSpec, ...] = (
         "power laws and the sqrt(a_n) reference.",
     ),
     FigureSpec(
+        "advice",
+        "optimum_extrapolation",
+        ("lm", "twolayer", "samplewise"),
+        ("transfer", "advice"),
+        "Transfer advice: the optimal hyperparameter against width extrapolated to the target widths with "
+        "its interval, and the loss of using the largest width's value there next to the loss gap a_N.",
+    ),
+    FigureSpec(
         "compare_transfer_error",
         "compare_transfer_error",
         ("compare",),
@@ -659,11 +744,6 @@ def single_study_figures(cfg: dict, study_name: str) -> list[str]:
         for stem, (spec, owner) in all_figures(cfg).items()
         if owner == study_name and not companion_studies(cfg, spec, study_name)
     ]
-
-
-def unknown_figure_settings(cfg: dict) -> list[str]:
-    known = all_figures(cfg, enabled_only=False)
-    return sorted(set(cfg["figures"]) - set(known))
 
 
 def idle_figure_settings(cfg: dict) -> list[str]:

@@ -8,6 +8,8 @@
     c, each with its Theorem 3 slope guide (d/n, d/n, (d/n)²) and the slope fitted on the tail
     (rf.nc attrs ``slope_*`` over ``slope_fit_psi2``) in the legend.
 
+Panel (a)'s title names the activation and target where rf.nc records them (not the paper's pair).
+
 Settings: ``width_in`` / ``height_in``, ``lam_range`` [lo, hi] (x-range of (a)).
 """
 
@@ -31,6 +33,13 @@ def psi2_text(psi2: float) -> str:
     if not np.isfinite(psi2):
         return "∞"
     return f"{psi2:.0f}" if abs(psi2 - round(psi2)) < 1e-9 else f"{psi2:.3g}"
+
+
+def pair_text(rf: xr.Dataset) -> str:
+    """The activation and target where rf.nc names them (absent: the paper's tanh and ReLU)."""
+    if "activation" not in rf.attrs:
+        return ""
+    return f"\n{rf.attrs['activation']} features, {rf.attrs['target']} target"
 
 
 def draw_risk_panel(ax, rf: xr.Dataset, settings: dict) -> None:
@@ -86,7 +95,7 @@ def draw_risk_panel(ax, rf: xr.Dataset, settings: dict) -> None:
     ax.set_xlim(*settings.get("lam_range", (lam.min() - pad, lam.max() + pad)))
     ax.set_xlabel(r"ridge penalty $\lambda$")
     ax.set_ylabel(r"excess risk $R(\lambda) - \sigma_\varepsilon^2$")
-    ax.set_title("(a) excess risk against λ; stars: λ*(n/d)")
+    ax.set_title("(a) excess risk against λ; stars: λ*(n/d)" + pair_text(rf))
     ax.legend(ncols=2, fontsize=7, loc="upper center", handlelength=1.6, columnspacing=1.0)
 
 

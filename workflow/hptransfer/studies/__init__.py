@@ -11,6 +11,7 @@ Importable without torch (Snakemake reads the config on a cluster's login node).
 
 from __future__ import annotations
 
+from ..config import defaults
 from ..config.run import RunConfig
 from ..config.runs import RunKey, enabled_studies, format_value, study_run_keys
 from .kind import StudyKind
@@ -21,7 +22,7 @@ from .twolayer import TWOLAYER
 
 KINDS: dict[str, StudyKind] = {k.name: k for k in (LM, COMPARE, RF_RIDGE, TWOLAYER, SAMPLEWISE)}
 
-__all__ = ["KINDS", "StudyKind", "kind_of", "run_config", "run_owner", "run_paths", "study_outputs"]
+__all__ = ["KINDS", "StudyKind", "advice_targets", "kind_of", "run_config", "run_owner", "run_paths", "study_outputs"]
 
 
 def kind_of(study: dict) -> StudyKind:
@@ -62,6 +63,15 @@ def run_paths(cfg: dict, name: str) -> list[str]:
     if kind.run_paths is not None:
         return kind.run_paths(cfg, name)
     return [run_owner(cfg, key).path for key in study_run_keys(cfg, name)]
+
+
+def advice_targets(study: dict) -> list[int]:
+    """The target widths of a study's transfer advice (advice.nc): its ``analysis.advise_widths``,
+    else the multiples ``ADVISE_WIDTH_FACTORS`` (config/defaults.py) of its largest width."""
+    given = (study.get("analysis") or {}).get("advise_widths")
+    if given:
+        return sorted(int(w) for w in given)
+    return [int(factor * max(study["widths"])) for factor in defaults.ADVISE_WIDTH_FACTORS]
 
 
 def study_outputs(cfg: dict, name: str) -> list[str]:

@@ -13,6 +13,8 @@ class StudyKind:
     name: the ``kind:`` of a study block. schema: its ``$defs`` entry in ``config/schema.yaml``.
     defaults: the study block's defaults (from :mod:`hptransfer.config.defaults`).
     problems(cfg, where, study): cross-field checks the schema cannot express, one line each.
+    input_problems(cfg, where, study): the data files it names that are not there (checked for
+    enabled studies when the config is loaded, so before any job), one line each.
     run_paths(cfg, name): the datasets its training writes (the inputs of its ``collect``); None for
     kinds trained one job per run (one run.nc per run, at the study that trains it).
     outputs(cfg, name): the study-level datasets it produces (its targets).
@@ -36,6 +38,7 @@ class StudyKind:
     data_dir: Callable[[dict, dict], str] | None = None
     collector: str | None = None
     keeps_param_dim: bool = False
+    input_problems: Callable[[dict, str, dict], list[str]] | None = None
 
     def figures(self) -> tuple:
         """The catalogue's figures this kind can feed (the catalogue decides; each FigureSpec names the

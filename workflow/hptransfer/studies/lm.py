@@ -7,9 +7,16 @@ from __future__ import annotations
 import copy
 
 from ..config import defaults
-from ..config.checks import analysis_step_problems, table_problems, width_problems
+from ..config.checks import (
+    analysis_step_problems,
+    ema_problems,
+    reference_width_problems,
+    table_problems,
+    width_problems,
+)
 from ..config.defaults import deep_merge
 from ..config.runs import RunKey, corpus_dir, model_depth, training_settings
+from ..data.sources import missing_inputs
 from . import phrases
 from .kind import StudyKind, study_dir
 
@@ -36,6 +43,13 @@ def corpus_files(cfg: dict, study: dict) -> list[str]:
 
 def corpus_data_dir(cfg: dict, study: dict) -> str:
     return corpus_dir(study["corpus"])
+
+
+def corpus_input_problems(cfg: dict, where: str, study: dict) -> list[str]:
+    """The raw corpus files the study's ``prepare_data`` would read and cannot, named at the corpus
+    (one line however many studies read it)."""
+    name = study["corpus"]
+    return [f"  corpora.{name}.{key}: {what}" for key, what in missing_inputs(cfg["corpora"][name])]
 
 
 # ------------------------------------------------------------------------------ coordinate check
@@ -77,7 +91,8 @@ def _coordcheck_problems(cfg: dict, where: str, study: dict) -> list[str]:
     cc = coordcheck_block(study)
     problems = table_problems(cfg, f"{where}.parametrizations", cc["parametrizations"] or [])
     if cc["widths"]:
-        problems += width_problems(f"{where}.widths", cc["widths"], study["model"])
+        model_key = f"{where.removesuffix('.coordcheck')}.model"
+        problems += width_problems(f"{where}.widths", cc["widths"], study["model"], model_key)
     elif cc["enabled"] and len(study["widths"]) < 2:
         problems.append(f"  {where}.widths: a slope against width needs two widths; the study has one")
     return problems
@@ -87,7 +102,7 @@ def _coordcheck_problems(cfg: dict, where: str, study: dict) -> list[str]:
 
 
 def lm_outputs(cfg: dict, name: str) -> list[str]:
-    out = [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+    out = [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "advice.nc", "summary.md")]
     if cfg["studies"][name]["decomposition"]["enabled"]:
         out.append(f"{study_dir(name)}/kappa.nc")
     return out + _coordcheck_outputs(cfg, name)
@@ -105,9 +120,10 @@ def lm_problems(cfg: dict, where: str, study: dict) -> list[str]:
     if study["corpus"] not in cfg["corpora"]:
         problems.append(f"  {where}.corpus: unknown corpus {study['corpus']!r} (defined: {', '.join(cfg['corpora'])})")
     problems += table_problems(cfg, f"{where}.parametrizations", study["parametrizations"])
-    problems += width_problems(f"{where}.widths", study["widths"], study["model"])
+    problems += width_problems(f"{where}.widths", study["widths"], study["model"], f"{where}.model")
     problems += _coordcheck_problems(cfg, f"{where}.coordcheck", study)
     problems += analysis_step_problems(where, study)
+    problems += ema_problems(where, study) + reference_width_problems(where, study)
     if study["hp"] in ("beta1", "beta2", "momentum"):
         bad = [v for v in study["grid"] if v >= 1]
         if bad:
@@ -154,6 +170,7 @@ LM = StudyKind(
     data_files=corpus_files,
     data_dir=corpus_data_dir,
     collector="collect_study",
+    input_problems=corpus_input_problems,
 )
 COMPARE = StudyKind(
     name="compare",
@@ -168,4 +185,5 @@ COMPARE = StudyKind(
     data_dir=corpus_data_dir,
     collector="collect_study",
     keeps_param_dim=True,
+    input_problems=corpus_input_problems,
 )

@@ -8,7 +8,7 @@ import copy
 import math
 
 from ..config import defaults
-from ..config.checks import no_intermediate_steps, table_problems
+from ..config.checks import ema_problems, no_intermediate_steps, reference_width_problems, table_problems
 from ..config.runs import RunKey, study_run_keys, training_settings
 from ..data.images import data_files, missing_files
 from . import phrases
@@ -53,7 +53,7 @@ def reference_keys(cfg: dict, study: str) -> list[RunKey]:
 
 
 def outputs(cfg: dict, name: str) -> list[str]:
-    out = [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+    out = [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "advice.nc", "summary.md")]
     if cfg["studies"][name]["decomposition"]["enabled"]:
         out += [f"{study_dir(name)}/{x}" for x in ("kappa.nc", "samplewise.nc", "transfer_easy.nc", "transfer_hard.nc")]
     return out
@@ -62,17 +62,12 @@ def outputs(cfg: dict, name: str) -> list[str]:
 def problems(cfg: dict, where: str, study: dict) -> list[str]:
     problems = no_intermediate_steps(cfg, where, study)
     problems += table_problems(cfg, f"{where}.parametrizations", study["parametrizations"])
+    problems += ema_problems(where, study) + reference_width_problems(where, study)
     dataset = study["dataset"]
-    if dataset["source"] == "cifar10":
-        if not dataset.get("path"):
-            problems.append(
-                f"  {where}.dataset.path: required for source cifar10 (the directory with "
-                "data_batch_1..5 and test_batch)"
-            )
-        elif study.get("enabled", True):  # a disabled study may name a path that is not there yet
-            missing = missing_files(dataset)
-            if missing:
-                problems.append(f"  {where}.dataset.path: CIFAR-10 batches not found: {', '.join(missing)}")
+    if dataset["source"] == "cifar10" and not dataset.get("path"):
+        problems.append(
+            f"  {where}.dataset.path: required for source cifar10 (the directory with data_batch_1..5 and test_batch)"
+        )
     sw = study["samplewise"]
     if sw["reference_width"] is not None and sw["reference_width"] not in study["widths"]:
         problems.append(
@@ -90,6 +85,11 @@ def problems(cfg: dict, where: str, study: dict) -> list[str]:
     if bad:
         problems.append(f"  {where}.samplewise.subset_widths: {bad} are not widths of the study")
     return problems
+
+
+def input_problems(cfg: dict, where: str, study: dict) -> list[str]:
+    missing = missing_files(study["dataset"]) if study["dataset"].get("path") else []
+    return [f"  {where}.dataset.path: CIFAR-10 batches not found: {', '.join(missing)}"] if missing else []
 
 
 def describe(s: dict) -> list[str]:
@@ -115,4 +115,5 @@ SAMPLEWISE = StudyKind(
     data_files=image_files,
     data_dir=image_dir,
     collector="collect_study",
+    input_problems=input_problems,
 )

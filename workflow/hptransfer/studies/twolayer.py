@@ -4,7 +4,7 @@ seed) of one width trained as one batched model by the ``twolayer_width`` rule."
 from __future__ import annotations
 
 from ..config import defaults
-from ..config.checks import no_intermediate_steps
+from ..config.checks import no_intermediate_steps, reference_width_problems
 from . import phrases
 from .kind import StudyKind, study_dir
 
@@ -14,7 +14,11 @@ def run_paths(cfg: dict, name: str) -> list[str]:
 
 
 def outputs(cfg: dict, name: str) -> list[str]:
-    return [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "summary.md")]
+    return [f"{study_dir(name)}/{x}" for x in ("sweep.nc", "transfer.nc", "advice.nc", "summary.md")]
+
+
+def problems(cfg: dict, where: str, study: dict) -> list[str]:
+    return no_intermediate_steps(cfg, where, study) + reference_width_problems(where, study)
 
 
 def describe(s: dict) -> list[str]:
@@ -35,7 +39,7 @@ TWOLAYER = StudyKind(
     name="twolayer",
     schema="twolayer_study",
     defaults=defaults.TWOLAYER_STUDY,
-    problems=no_intermediate_steps,
+    problems=problems,
     run_paths=run_paths,
     outputs=outputs,
     describe=describe,

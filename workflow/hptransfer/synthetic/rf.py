@@ -2,7 +2,10 @@
 
 paper.md §2. Data x ~ N(0, I_d), target y = σ_*(⟨x, β_*⟩) + ε, features σ(Wᵀx) with W_ij ~ N(0, 1/d),
 ridge penalty n·λ‖a‖² (the convention under which the deterministic equations (E1)/(E2) hold, §2.5).
-σ is the normalised tanh, σ_* the normalised ReLU (Assumption 2: zero mean, unit Gaussian norm).
+σ and σ_* are normalised to zero mean and unit Gaussian norm (Assumption 2): by default the paper's
+tanh features and ReLU target, or any pair of :data:`.hermite.NAMES` (keywords ``activation``,
+``target``; their Hermite coefficients are in :mod:`.hermite`). The equations see the pair only
+through μ1² of σ and μ1*² of σ_*; the simulation uses the functions themselves.
 
 The asymptotic risk at ridge λ and width ψ2 = n/d comes from the unique positive solution (m1, m2) of
 (E1)/(E2) at z = λ. We reach it by continuation: the ψ2 = ∞ solution is closed form (§2.3), and we
@@ -18,27 +21,33 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import integrate, optimize
+from scipy import optimize
 
 from ..config import defaults
+from . import hermite
+from .hermite import gaussian_expectation  # noqa: F401 - public before the hermite module existed
 
 PSI2_START = 1e7  # where continuation starts; η = ψ1/ψ2 ≈ 4e-7 there, so ∞ is an excellent guess
 NEWTON_TOL = 1e-14  # relative step size at which Newton has converged (risk needs ~1e-12 to pin λ*)
 NEWTON_MAX_ITER = 40
 MIN_LOG_STEP = 1e-6  # continuation gives up below this step in log ψ2 (never reached in practice)
 HERMITE_ORDER = 41  # highest (odd) Hermite order in the simulation's population second moments
+# λ*(ψ2) not inside (λ*(∞)/20, 10 λ*(∞)) is bracketed by a scan of λ*(∞)·[1e-3, 1e3] (ratio ≈1.26).
+SCAN_FACTORS, SCAN_POINTS = (1e-3, 1e3), 61
 
 # Theorem 3: a ~ b ~ ψ2^-1 and c ~ ψ2^-2.
 PREDICTED_SLOPES = {"a": -1.0, "b": -1.0, "c": -2.0}
 
 # The paper's model (ψ1 = N/d, noise σ_ε): the defaults of every function below.
 PSI1, SIGMA_EPS = defaults.RF_RIDGE["psi1"], defaults.RF_RIDGE["sigma_eps"]
+# ... and its functions: tanh features, a ReLU target (``activation``, ``target`` of a study).
+ACTIVATION, TARGET = defaults.RF_FUNCTIONS["activation"], defaults.RF_FUNCTIONS["target"]
 
 
 # ----------------------------------------------------------------------------------- constants
@@ -46,45 +55,74 @@ PSI1, SIGMA_EPS = defaults.RF_RIDGE["psi1"], defaults.RF_RIDGE["sigma_eps"]
 
 @dataclass(frozen=True)
 class HermiteConstants:
-    """Normalisation and first Hermite coefficients of σ (tanh) and σ_* (ReLU), §2.5."""
+    """The normalised feature activation σ and target link σ_* with their Hermite coefficients (§2.5).
 
-    tanh_norm: float  # ‖tanh‖_γ
-    mu1: float  # E[σ'(z)] for σ = tanh/‖tanh‖_γ
-    mu2sq: float  # 1 − μ1²
-    relu_mean: float  # E[ReLU(z)] = 1/√(2π)
-    relu_sd: float  # sd of ReLU(z) = √(1/2 − 1/(2π))
-    mu1_star: float  # E[σ_*'(z)] for σ_* = (ReLU − mean)/sd
-    mu2sq_star: float  # 1 − μ1*²
+    The deterministic equivalent depends on the pair only through μ1² (μ2² = 1 − μ1²) of σ and
+    μ1*² (μ2*² = 1 − μ1*²) of σ_*; the simulation uses the functions themselves.
+    """
+
+    activation: hermite.Normalised
+    target: hermite.Normalised
+
+    @property
+    def mu1(self) -> float:  # E[σ'(z)]
+        return self.activation.mu1
+
+    @property
+    def mu2sq(self) -> float:  # 1 − μ1²
+        return self.activation.mu2sq
+
+    @property
+    def mu1_star(self) -> float:  # E[σ_*'(z)]
+        return self.target.mu1
+
+    @property
+    def mu2sq_star(self) -> float:  # 1 − μ1*²
+        return self.target.mu2sq
+
+    # The paper's pair's normalisers under their historical names (tests and callers use them).
+    @property
+    def tanh_norm(self) -> float:
+        return self._named("tanh").sd
+
+    @property
+    def relu_mean(self) -> float:
+        return self._named("relu").mean
+
+    @property
+    def relu_sd(self) -> float:
+        return self._named("relu").sd
+
+    def _named(self, name: str) -> hermite.Normalised:
+        for f in (self.activation, self.target):
+            if f.name == name:
+                return f
+        raise AttributeError(f"neither the activation nor the target is {name}")
+
+    def record(self) -> dict[str, float]:
+        """rf.nc's ``constants``: μ1, μ2², μ1*, μ2*² and each function's normaliser, ``<name>_norm``
+        for an odd one (mean 0), else ``<name>_mean`` and ``<name>_sd`` (for the paper's pair exactly
+        the keys rf.nc always had)."""
+        out = {"mu1": self.mu1, "mu2sq": self.mu2sq, "mu1_star": self.mu1_star, "mu2sq_star": self.mu2sq_star}
+        for f in (self.activation, self.target):
+            out.update({f"{f.name}_norm": f.sd} if f.odd else {f"{f.name}_mean": f.mean, f"{f.name}_sd": f.sd})
+        return out
 
 
-def gaussian_expectation(f) -> float:
-    """E f(z), z ~ N(0, 1), by adaptive quadrature (smooth integrands only)."""
-    density = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
-    value, _ = integrate.quad(lambda z: f(z) * density(z), -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13, limit=200)
-    return value
+@lru_cache(maxsize=None)
+def hermite_constants(activation: str = ACTIVATION, target: str = TARGET) -> HermiteConstants:
+    """Constants of the pair; the default is the paper's, tanh features and a ReLU target."""
+    return HermiteConstants(hermite.normalised(activation), hermite.normalised(target))
 
 
-@lru_cache(maxsize=1)
-def hermite_constants() -> HermiteConstants:
-    # tanh is analytic, so adaptive quadrature is accurate to ~1e-13.
-    tanh_norm = math.sqrt(gaussian_expectation(lambda z: math.tanh(z) ** 2))
-    mu1 = gaussian_expectation(lambda z: 1.0 - math.tanh(z) ** 2) / tanh_norm
-    # ReLU moments in closed form: quadrature converges slowly across the kink (§2.5).
-    relu_mean = 1.0 / math.sqrt(2.0 * math.pi)
-    relu_sd = math.sqrt(0.5 - 1.0 / (2.0 * math.pi))
-    mu1_star = 0.5 / relu_sd  # E[1{z>0}] / sd
-    return HermiteConstants(tanh_norm, mu1, 1.0 - mu1**2, relu_mean, relu_sd, mu1_star, 1.0 - mu1_star**2)
+def sigma(z: np.ndarray, activation: str = ACTIVATION) -> np.ndarray:
+    """Feature activation, normalised to zero mean and unit Gaussian norm."""
+    return hermite.normalised(activation)(z)
 
 
-def sigma(z: np.ndarray) -> np.ndarray:
-    """Feature activation: tanh normalised to unit Gaussian norm."""
-    return np.tanh(z) / hermite_constants().tanh_norm
-
-
-def sigma_star(z: np.ndarray) -> np.ndarray:
-    """Target link: ReLU centred and scaled to zero mean and unit Gaussian norm."""
-    c = hermite_constants()
-    return (np.maximum(z, 0.0) - c.relu_mean) / c.relu_sd
+def sigma_star(z: np.ndarray, target: str = TARGET) -> np.ndarray:
+    """Target link, normalised to zero mean and unit Gaussian norm."""
+    return hermite.normalised(target)(z)
 
 
 # --------------------------------------------------------------------- deterministic equations
@@ -118,25 +156,25 @@ def _solve2(j11, j12, j21, j22, r1, r2):
     return (j22 * r1 - j12 * r2) / det, (j11 * r2 - j21 * r1) / det
 
 
-def t_of_lambda(lam, psi1: float) -> np.ndarray:
+def t_of_lambda(lam, psi1: float, *, activation: str = ACTIVATION) -> np.ndarray:
     """The ψ2 = ∞ root t > 1 of λ(t) = μ1²ψ1/(t−1) − μ1²/t − μ2² (§2.3).
 
     Clearing denominators gives q(t) = (λ+μ2²) t² − (λ + μ2² + μ1²ψ1 − μ1²) t − μ1² = 0. For
     λ > −μ2² the roots have a negative product, and q(1) = −μ1²ψ1 < 0, so the positive root is the
     unique root with t > 1.
     """
-    c = hermite_constants()
-    mu1sq = c.mu1**2
-    s = np.asarray(lam, dtype=float) + c.mu2sq
+    f = hermite.normalised(activation)
+    mu1sq = f.mu1**2
+    s = np.asarray(lam, dtype=float) + f.mu2sq
     if np.any(s <= 0):
         raise ValueError("λ must exceed −μ2² for a positive ψ2 = ∞ solution")
     p = s + mu1sq * psi1 - mu1sq
     return (p + np.sqrt(p * p + 4.0 * s * mu1sq)) / (2.0 * s)
 
 
-def _m_at_infinity(lam, psi1: float):
-    t = t_of_lambda(lam, psi1)
-    m1 = (t - 1.0) / (hermite_constants().mu1 ** 2 * psi1)
+def _m_at_infinity(lam, psi1: float, activation: str):
+    t = t_of_lambda(lam, psi1, activation=activation)
+    m1 = (t - 1.0) / (hermite.normalised(activation).mu1 ** 2 * psi1)
     return m1, m1 / t
 
 
@@ -211,11 +249,12 @@ class Solution:
     dm2: np.ndarray
 
 
-def solve_m(lam, psi2, psi1: float = PSI1) -> Solution:
+def solve_m(lam, psi2, psi1: float = PSI1, *, activation: str = ACTIVATION) -> Solution:
     """Solve (E1)/(E2) at z = λ for every (ψ2, λ) pair, by one continuation pass in log ψ2.
 
     ``psi2`` entries may be ``np.inf`` (closed form). The targets are visited from the largest ψ2
-    down, each one starting from the previous, so a whole grid costs about one path.
+    down, each one starting from the previous, so a whole grid costs about one path. (E1)/(E2)
+    involve the feature activation only (through μ1²); the target enters the risk.
     """
     lam = np.atleast_1d(np.asarray(lam, dtype=float))
     psi2 = np.atleast_1d(np.asarray(psi2, dtype=float))
@@ -223,9 +262,9 @@ def solve_m(lam, psi2, psi1: float = PSI1) -> Solution:
         raise ValueError("the deterministic equivalent is solved at z = λ > 0")
     if np.any(psi2 <= 0):
         raise ValueError("ψ2 must be positive")
-    c = hermite_constants()
-    mu1sq, mu2sq = c.mu1**2, c.mu2sq
-    m1_inf, m2_inf = _m_at_infinity(lam, psi1)
+    f = hermite.normalised(activation)
+    mu1sq, mu2sq = f.mu1**2, f.mu2sq
+    m1_inf, m2_inf = _m_at_infinity(lam, psi1, activation)
     m1 = np.empty((psi2.size, lam.size))
     m2 = np.empty_like(m1)
     order = np.argsort(-psi2, kind="stable")
@@ -257,9 +296,9 @@ def _lambda_derivatives(m1, m2, z, psi1, eta, mu1sq, mu2sq):
     return -d1, -d2
 
 
-def residuals(sol: Solution, psi1: float = PSI1) -> tuple[np.ndarray, np.ndarray]:
+def residuals(sol: Solution, psi1: float = PSI1, *, activation: str = ACTIVATION) -> tuple[np.ndarray, np.ndarray]:
     """(E1) and the *unscaled* (E2) evaluated at a solution (for checks)."""
-    c = hermite_constants()
+    c = hermite.normalised(activation)
     z = sol.lam[None, :]
     psi2 = sol.psi2[:, None]
     m1, m2 = sol.m1, sol.m2
@@ -273,54 +312,82 @@ def residuals(sol: Solution, psi1: float = PSI1) -> tuple[np.ndarray, np.ndarray
 # ------------------------------------------------------------------------------------------ risk
 
 
-def risk_from_solution(sol: Solution, sigma_eps: float) -> np.ndarray:
+def risk_from_solution(sol: Solution, sigma_eps: float, *, target: str = TARGET) -> np.ndarray:
     """§2.2: R = −(μ2*² + σ_ε²) m1'/m1² − μ1*² m2'/m1² (full risk, noise included)."""
-    c = hermite_constants()
-    return -((c.mu2sq_star + sigma_eps**2) * sol.dm1 + c.mu1_star**2 * sol.dm2) / sol.m1**2
+    c = hermite.normalised(target)
+    return -((c.mu2sq + sigma_eps**2) * sol.dm1 + c.mu1**2 * sol.dm2) / sol.m1**2
 
 
-def risk(lam, psi2, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> np.ndarray:
+def risk(
+    lam, psi2, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS, *, activation: str = ACTIVATION, target: str = TARGET
+) -> np.ndarray:
     """Asymptotic prediction risk E(y − f)², shape (len(psi2), len(lam))."""
-    return risk_from_solution(solve_m(lam, psi2, psi1), sigma_eps)
+    return risk_from_solution(solve_m(lam, psi2, psi1, activation=activation), sigma_eps, target=target)
 
 
-def excess_risk(lam, psi2, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> np.ndarray:
+def excess_risk(
+    lam, psi2, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS, *, activation: str = ACTIVATION, target: str = TARGET
+) -> np.ndarray:
     """R − σ_ε² (the y-axis of Fig 4a; it still contains the unlearnable μ2*² part)."""
-    return risk(lam, psi2, psi1, sigma_eps) - sigma_eps**2
+    return risk(lam, psi2, psi1, sigma_eps, activation=activation, target=target) - sigma_eps**2
 
 
-def risk_inf(lam, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> np.ndarray:
+def risk_inf(
+    lam, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS, *, activation: str = ACTIVATION, target: str = TARGET
+) -> np.ndarray:
     """§2.3 closed form: R_∞ = ψ1((μ2*² + σ_ε²) t² + μ1*²)/S(t), S(t) = ψ1 t² − (t − 1)²."""
-    c = hermite_constants()
-    t = t_of_lambda(lam, psi1)
+    c = hermite_constants(activation, target)
+    t = t_of_lambda(lam, psi1, activation=activation)
     s = psi1 * t * t - (t - 1.0) ** 2
     return psi1 * ((c.mu2sq_star + sigma_eps**2) * t * t + c.mu1_star**2) / s
 
 
-def lambda_star_inf(psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> float:
+def lambda_star_inf(
+    psi1: float = PSI1, sigma_eps: float = SIGMA_EPS, *, activation: str = ACTIVATION, target: str = TARGET
+) -> float:
     """§2.3: λ*(∞) = μ1²(σ_ε² + μ2*²)/μ1*² − μ2² (independent of ψ1)."""
-    c = hermite_constants()
-    value = c.mu1**2 * (sigma_eps**2 + c.mu2sq_star) / c.mu1_star**2 - c.mu2sq
-    if value <= 0:
-        raise ValueError(f"λ*(∞) = {value:.4g} ≤ 0: the optimum is at the boundary (Assumption fails)")
-    return value
+    problem = hermite.ill_posed(activation, target, sigma_eps)
+    if problem:
+        raise ValueError(problem)
+    c = hermite_constants(activation, target)
+    return hermite.infinite_width_optimum(c.activation, c.target, sigma_eps)
 
 
-def lambda_star(psi2: float, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> tuple[float, float]:
+def lambda_star(
+    psi2: float, psi1: float = PSI1, sigma_eps: float = SIGMA_EPS, *, activation: str = ACTIVATION, target: str = TARGET
+) -> tuple[float, float]:
     """argmin over λ of the risk at width ψ2 and the minimal *excess* risk.
 
-    Bounded Brent minimisation in a bracket around λ*(∞) (λ*(ψ2) → λ*(∞), Theorem 3).
+    Bounded Brent minimisation in a bracket around λ*(∞) (λ*(ψ2) → λ*(∞), Theorem 3). Where the
+    minimum lies at that bracket's edge (other pairs than the paper's: ReLU features put λ*(4) near
+    8 λ*(∞)), a log-spaced scan brackets it first.
     """
-    lam_inf = lambda_star_inf(psi1, sigma_eps)
+    pair = {"activation": activation, "target": target}
+    lam_inf = lambda_star_inf(psi1, sigma_eps, **pair)
     if np.isinf(psi2):
-        return lam_inf, float(risk_inf(lam_inf, psi1, sigma_eps)) - sigma_eps**2
-    objective = lambda lam: float(excess_risk(lam, psi2, psi1, sigma_eps)[0, 0])  # noqa: E731
-    lo, hi = lam_inf / 20.0, lam_inf * 10.0
+        return lam_inf, float(risk_inf(lam_inf, psi1, sigma_eps, **pair)) - sigma_eps**2
+    objective = lambda lam: float(excess_risk(lam, psi2, psi1, sigma_eps, **pair)[0, 0])  # noqa: E731
+    found = _interior_minimum(objective, lam_inf / 20.0, lam_inf * 10.0)
+    if found is None:
+        grid = lam_inf * np.geomspace(SCAN_FACTORS[0], SCAN_FACTORS[1], SCAN_POINTS)
+        i = int(np.argmin(excess_risk(grid, [psi2], psi1, sigma_eps, **pair)[0]))
+        if 0 < i < grid.size - 1:
+            found = _interior_minimum(objective, grid[i - 1], grid[i + 1])
+        if found is None:
+            raise RuntimeError(
+                f"λ*(ψ2={psi2}) not found inside ({grid[0]:.3g}, {grid[-1]:.3g}) for activation {activation!r}, "
+                f"target {target!r}: the risk decreases towards the edge (no interior optimum at this width)"
+            )
+    return found
+
+
+def _interior_minimum(objective, lo: float, hi: float) -> tuple[float, float] | None:
+    """(argmin, min) by bounded Brent on (lo, hi), or None where it ends at an edge of the bracket."""
     res = optimize.minimize_scalar(
         objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10, "maxiter": 500}
     )
     if not res.success or min(res.x - lo, hi - res.x) < 1e-6 * hi:
-        raise RuntimeError(f"λ*(ψ2={psi2}) not found inside ({lo:.3g}, {hi:.3g}): {res.message}")
+        return None
     return float(res.x), float(res.fun)
 
 
@@ -336,18 +403,26 @@ class TransferGaps:
     c: np.ndarray
 
 
-def transfer_gaps(psi2: Sequence[float], psi1: float = PSI1, sigma_eps: float = SIGMA_EPS) -> TransferGaps:
+def transfer_gaps(
+    psi2: Sequence[float],
+    psi1: float = PSI1,
+    sigma_eps: float = SIGMA_EPS,
+    *,
+    activation: str = ACTIVATION,
+    target: str = TARGET,
+) -> TransferGaps:
+    pair = {"activation": activation, "target": target}
     psi2 = np.asarray(psi2, dtype=float)
-    lam_inf = lambda_star_inf(psi1, sigma_eps)
-    excess_inf = float(risk_inf(lam_inf, psi1, sigma_eps)) - sigma_eps**2
-    found = [lambda_star(p, psi1, sigma_eps) for p in psi2]
+    lam_inf = lambda_star_inf(psi1, sigma_eps, **pair)
+    excess_inf = float(risk_inf(lam_inf, psi1, sigma_eps, **pair)) - sigma_eps**2
+    found = [lambda_star(p, psi1, sigma_eps, **pair) for p in psi2]
     lam_star = np.array([f[0] for f in found])
     excess_star = np.array([f[1] for f in found])
     finite = np.isfinite(psi2)
     a = np.where(finite, np.abs(excess_star - excess_inf), np.nan)
     b = np.where(finite, np.abs(lam_star - lam_inf), np.nan)
     # c uses R_∞ at the width-ψ2 optimum: the infinite-width loss paid for transferring λ*(ψ2).
-    c = np.where(finite, np.abs(risk_inf(lam_star, psi1, sigma_eps) - (excess_inf + sigma_eps**2)), np.nan)
+    c = np.where(finite, np.abs(risk_inf(lam_star, psi1, sigma_eps, **pair) - (excess_inf + sigma_eps**2)), np.nan)
     return TransferGaps(psi2, lam_star, excess_star, a, b, c)
 
 
@@ -363,47 +438,56 @@ def fit_loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------ simulation
 
 
-@lru_cache(maxsize=8)
-def _gauss_hermite(nodes: int = 200):
-    z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    return z, w / math.sqrt(2.0 * math.pi)
+def _mehler_sum(coeff: np.ndarray, rho: np.ndarray, odd: bool) -> np.ndarray:
+    """Σ_k c_k(s_i) c_k(s_j) ρ_ij^k over the orders of ``coeff``: E[σ(s_i u) σ(s_j v)] off the diagonal.
 
-
-def _sigma_hermite_coefficients(scales: np.ndarray, order: int = HERMITE_ORDER) -> np.ndarray:
-    """c_k(s) = E[σ(s z) He_k(z)]/√k! for k = 0..order, one row per scale s.
-
-    σ is analytic (tanh), so Gauss–Hermite quadrature converges fast here (unlike for ReLU).
+    An odd σ has only odd orders; stepping by ρ² then halves the work (and keeps the paper's tanh
+    features' sums, rounding included, as they always were).
     """
-    z, w = _gauss_hermite()
-    values = sigma(np.outer(scales, z)) * w  # (n, nodes)
-    he = np.polynomial.hermite_e.hermevander(z, order)  # (nodes, order+1)
-    norms = np.sqrt([float(math.factorial(k)) for k in range(order + 1)])
-    return values @ he / norms
+    U = np.zeros_like(rho)
+    first, power, factor = (1, rho.copy(), rho * rho) if odd else (0, np.ones_like(rho), rho)
+    for k in range(first, coeff.shape[1], 2 if odd else 1):
+        U += np.outer(coeff[:, k], coeff[:, k]) * power
+        power *= factor
+    return U
 
 
-def population_moments(W: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cross_moments(coeff: np.ndarray, target_coeff: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """v_i = Σ_{k≥1} c*_k c_k(s_i) ρ_i^k = E[σ_*(βᵀx) σ(s_i uᵢᵀx)] (c*_0 = 0: σ_* is centred).
+
+    Orders where either coefficient is exactly 0 (parity; ReLU's odd orders ≥ 3) are skipped: for
+    tanh features and a ReLU target only μ1* c_1(s) ρ remains, the sum rf.nc was always built from.
+    """
+    v = np.zeros(coeff.shape[0])
+    power = np.ones_like(rho)
+    for k in range(1, coeff.shape[1]):
+        power = power * rho
+        if target_coeff[k] != 0.0 and np.any(coeff[:, k] != 0.0):
+            v = v + target_coeff[k] * coeff[:, k] * power
+    return v
+
+
+def population_moments(
+    W: np.ndarray, beta: np.ndarray, *, activation: str = ACTIVATION, target: str = TARGET
+) -> tuple[np.ndarray, np.ndarray]:
     """U = E[σ(Wᵀx) σ(Wᵀx)ᵀ] and v = E[σ_*(βᵀx) σ(Wᵀx)] for x ~ N(0, I), exactly up to 1e-10.
 
     Mehler's formula: for unit-variance Gaussians with correlation ρ, E[h_k(u) h_j(v)] = δ_kj ρ^k,
-    so E[σ(s_i u) σ(s_j v)] = Σ_k c_k(s_i) c_k(s_j) ρ^k (odd k only, σ is odd). σ_*'s only odd
-    Hermite component is μ1* z (ReLU's odd part is z/2), hence v_i = μ1* c_1(s_i) ρ_i.
-    The diagonal E[σ(s z)²] is computed directly because its series converges slowly at ρ = 1.
+    so E[σ(s_i u) σ(s_j v)] = Σ_k c_k(s_i) c_k(s_j) ρ^k with c_k(s) the Hermite coefficients of
+    σ(s·) (:func:`.hermite.hermite_coefficients`; s = ‖w_i‖, |ρ| < 1 off the diagonal, so order
+    ``HERMITE_ORDER`` is ample). The diagonal E[σ(s z)²] is computed directly because its series
+    converges slowly at ρ = 1.
     """
+    c = hermite_constants(activation, target)
     scales = np.linalg.norm(W, axis=0)
     unit = W / scales
-    coeff = _sigma_hermite_coefficients(scales)
+    coeff = hermite.hermite_coefficients(c.activation, scales, HERMITE_ORDER)
     rho = unit.T @ unit
     np.fill_diagonal(rho, 0.0)
-    U = np.zeros_like(rho)
-    power = rho.copy()
-    rho_sq = rho * rho
-    for k in range(1, coeff.shape[1], 2):
-        U += np.outer(coeff[:, k], coeff[:, k]) * power
-        power *= rho_sq
-    z, w = _gauss_hermite()
-    np.fill_diagonal(U, (sigma(np.outer(scales, z)) ** 2) @ w)
-    v = hermite_constants().mu1_star * coeff[:, 1] * (unit.T @ beta)
-    return U, v
+    U = _mehler_sum(coeff, rho, c.activation.odd)
+    np.fill_diagonal(U, hermite.second_moment(c.activation, scales))
+    target_coeff = hermite.hermite_coefficients(c.target, np.ones(1), HERMITE_ORDER)[0]
+    return U, _cross_moments(coeff, target_coeff, unit.T @ beta)
 
 
 def _ridge_coefficients(Z: np.ndarray, y: np.ndarray, lams: np.ndarray) -> np.ndarray:
@@ -422,22 +506,39 @@ def _ridge_coefficients(Z: np.ndarray, y: np.ndarray, lams: np.ndarray) -> np.nd
 
 
 def simulate_rf_draw(
-    rng: np.random.Generator, d: int, N: int, n: int, lams: np.ndarray, sigma_eps: float
+    rng: np.random.Generator,
+    d: int,
+    N: int,
+    n: int,
+    lams: np.ndarray,
+    sigma_eps: float,
+    *,
+    activation: str = ACTIVATION,
+    target: str = TARGET,
 ) -> np.ndarray:
     """One finite-size random-features ridge fit; returns the population risk at each λ."""
     beta = rng.standard_normal(d)
     beta /= np.linalg.norm(beta)
     W = rng.standard_normal((d, n)) / math.sqrt(d)
     X = rng.standard_normal((N, d))
-    y = sigma_star(X @ beta) + sigma_eps * rng.standard_normal(N)
-    A = _ridge_coefficients(sigma(X @ W), y, lams)
-    U, v = population_moments(W, beta)
+    y = sigma_star(X @ beta, target) + sigma_eps * rng.standard_normal(N)
+    A = _ridge_coefficients(sigma(X @ W, activation), y, lams)
+    U, v = population_moments(W, beta, activation=activation, target=target)
     # E(y − aᵀφ)² = σ_ε² + E σ_*² − 2 aᵀv + aᵀ U a, with E σ_*² = 1.
     return sigma_eps**2 + 1.0 - 2.0 * (v @ A) + np.einsum("il,il->l", A, U @ A)
 
 
 def simulate_rf(
-    d: int, psi1: float, psi2: float, lams: Sequence[float], n_draws: int, seed: int, sigma_eps: float = SIGMA_EPS
+    d: int,
+    psi1: float,
+    psi2: float,
+    lams: Sequence[float],
+    n_draws: int,
+    seed: int,
+    sigma_eps: float = SIGMA_EPS,
+    *,
+    activation: str = ACTIVATION,
+    target: str = TARGET,
 ) -> xr.Dataset:
     """Finite-size random-features ridge regression (beyond the paper; checks §2.2's risk).
 
@@ -451,7 +552,7 @@ def simulate_rf(
     risks = np.empty((n_draws, lams.size))
     for draw in range(n_draws):
         rng = np.random.default_rng(np.random.SeedSequence([seed, int(round(psi2 * 1000)), draw]))
-        risks[draw] = simulate_rf_draw(rng, d, N, n, lams, sigma_eps)
+        risks[draw] = simulate_rf_draw(rng, d, N, n, lams, sigma_eps, activation=activation, target=target)
     se = risks.std(axis=0, ddof=1) / math.sqrt(n_draws) if n_draws > 1 else np.full(lams.size, np.nan)
     return xr.Dataset(
         {"risk": (("draw", "lam"), risks), "risk_mean": ("lam", risks.mean(axis=0)), "risk_se": ("lam", se)},
@@ -464,6 +565,8 @@ def simulate_rf(
             "psi2": n / d,
             "sigma_eps": sigma_eps,
             "seed": seed,
+            "activation": activation,
+            "target": target,
             "risk": "population risk E(y - f)^2 including noise",
         },
     )
@@ -477,9 +580,14 @@ def _merge_config(cfg: dict | None) -> dict:
     for key, value in (cfg or {}).items():
         if key == "simulation" and isinstance(value, dict):
             merged["simulation"].update(value)
-        elif key in merged:
+        elif key in merged or key in defaults.RF_FUNCTIONS:
             merged[key] = value
     return merged
+
+
+def _pair(cfg: dict) -> dict[str, str]:
+    """The study's activation and target: the paper's tanh and ReLU where it names neither."""
+    return {key: cfg.get(key, default) for key, default in defaults.RF_FUNCTIONS.items()}
 
 
 def _union_grid(*grids: Sequence[float]) -> np.ndarray:
@@ -502,12 +610,13 @@ def _membership(grid: np.ndarray, subset: Sequence[float]) -> np.ndarray:
 
 
 def _simulation_block(cfg: dict) -> xr.Dataset:
-    sim, psi1, sigma_eps = cfg["simulation"], float(cfg["psi1"]), float(cfg["sigma_eps"])
+    sim, psi1, sigma_eps, pair = cfg["simulation"], float(cfg["psi1"]), float(cfg["sigma_eps"]), _pair(cfg)
     psi2s = np.asarray(sim["psi2"], float)
     lams = np.asarray(sim["lam"], float)
-    runs = [simulate_rf(int(sim["d"]), psi1, p, lams, int(sim["n_draws"]), int(sim["seed"]), sigma_eps) for p in psi2s]
+    d, n_draws, seed = int(sim["d"]), int(sim["n_draws"]), int(sim["seed"])
+    runs = [simulate_rf(d, psi1, p, lams, n_draws, seed, sigma_eps, **pair) for p in psi2s]
     # Theory at the simulated sizes' exact ratios (n/d may differ from ψ2 by rounding).
-    theory = np.vstack([risk(lams, [r.attrs["psi2"]], r.attrs["psi1"], sigma_eps)[0] for r in runs])
+    theory = np.vstack([risk(lams, [r.attrs["psi2"]], r.attrs["psi1"], sigma_eps, **pair)[0] for r in runs])
     dims = ("sim_psi2", "sim_draw", "sim_lam")
     return xr.Dataset(
         {
@@ -524,22 +633,23 @@ def rf_study(cfg: dict | None = None) -> xr.Dataset:
     """Everything Fig 4 needs, plus the finite-size simulation check (the rf.nc dataset).
 
     cfg keys (defaults: :data:`hptransfer.config.defaults.RF_RIDGE`): psi1, sigma_eps, psi2_curves, psi2_rates, lam,
-    slope_fit_min_psi2, asymptotic_psi2, simulation{d, n_draws, psi2, lam, seed}. Other keys (kind, enabled, …) are
-    ignored so a study block can be passed as is.
+    slope_fit_min_psi2, asymptotic_psi2, simulation{d, n_draws, psi2, lam, seed}; activation, target (defaults:
+    ``RF_FUNCTIONS``). Other keys (kind, enabled, …) are ignored so a study block can be passed as is.
     """
     cfg = _merge_config(cfg)
-    psi1, sigma_eps = float(cfg["psi1"]), float(cfg["sigma_eps"])
+    psi1, sigma_eps, pair = float(cfg["psi1"]), float(cfg["sigma_eps"]), _pair(cfg)
+    lam_inf = lambda_star_inf(psi1, sigma_eps, **pair)  # first: an ill-posed pair fails before any work
     psi2_finite = _union_grid(cfg["psi2_curves"], cfg["psi2_rates"])
     psi2 = np.append(psi2_finite, np.inf)
     lams = np.asarray(cfg["lam"], float)
 
-    curves = excess_risk(lams, psi2, psi1, sigma_eps)
-    gaps = transfer_gaps(psi2, psi1, sigma_eps)
+    curves = excess_risk(lams, psi2, psi1, sigma_eps, **pair)
+    gaps = transfer_gaps(psi2, psi1, sigma_eps, **pair)
     in_rates = _membership(psi2, cfg["psi2_rates"])
     tail = in_rates & (psi2 >= float(cfg["slope_fit_min_psi2"]))
     slopes = {name: fit_loglog_slope(psi2[tail], getattr(gaps, name)[tail]) for name in "abc"}
     far = np.asarray(cfg["asymptotic_psi2"], float)
-    far_gaps = transfer_gaps(far, psi1, sigma_eps)
+    far_gaps = transfer_gaps(far, psi1, sigma_eps, **pair)
     asymptotic = {name: fit_loglog_slope(far, getattr(far_gaps, name)) for name in "abc"}
 
     ds = xr.Dataset(
@@ -562,15 +672,17 @@ def rf_study(cfg: dict | None = None) -> xr.Dataset:
     ds.attrs = {
         "study": "rf-ridge",
         "config": json.dumps(cfg, sort_keys=True),
-        "constants": json.dumps(asdict(hermite_constants()), sort_keys=True),
-        "lambda_star_inf": lambda_star_inf(psi1, sigma_eps),
+        "constants": json.dumps(hermite_constants(**pair).record(), sort_keys=True),
+        "lambda_star_inf": lam_inf,
         "sigma_eps": sigma_eps,
         "psi1": psi1,
+        # Only where the study names them, so the paper's pair's rf.nc stays as it always was.
+        **(pair if set(pair) & set(cfg) else {}),
         **{f"slope_{k}": v for k, v in slopes.items()},
         **{f"asymptotic_slope_{k}": v for k, v in asymptotic.items()},
         **{f"predicted_slope_{k}": v for k, v in PREDICTED_SLOPES.items()},
         "slope_fit_psi2": json.dumps(psi2[tail].tolist()),
-        "conventions": "sigma=tanh/||tanh||, sigma_*=(ReLU-mean)/sd, W_ij~N(0,1/d), penalty n*lam*||a||^2; "
-        "excess risk = R - sigma_eps^2",
+        "conventions": f"sigma={hermite.FORMULA[pair['activation']]}, sigma_*={hermite.FORMULA[pair['target']]}, "
+        "W_ij~N(0,1/d), penalty n*lam*||a||^2; excess risk = R - sigma_eps^2",
     }
     return ds

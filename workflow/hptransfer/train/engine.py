@@ -5,6 +5,13 @@ validation loss of the EMA and of the iterate weights on one fixed validation su
 decomposition is enabled, the EMA-linearised loss change split over the alignment spectra of every
 layer (paper §4.1–4.2). Runs are resumable (atomic checkpoints, loaded with ``weights_only=True``)
 and deterministic on CPU; a diverged run is a result, not a crash.
+
+On a GPU it trains the way a GPU user would: bf16 autocast over fp32 master weights, EMA and
+optimizer state (``training.precision``), a compiled model (``training.compile``), a fused Adam,
+no host synchronisation between the points where the loop reads the device (EMA points, log lines,
+checkpoints: the training losses wait on the device until then, and the divergence test reads
+them there, step by step), and the eigenvalue work of the EMA points in a background thread
+(:mod:`hptransfer.decomposition.background`).
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ import xarray as xr
 
 from ..config.run import RunConfig
 from ..decomposition.accumulator import ParamSpec, SpectrumAccumulator
+from ..decomposition.background import Decomposer
 from ..optim.factory import build_optimizer
 from ..optim.schedules import ema_decay, ema_sample_steps, lr_factor
 from ..parametrization.apply import build_param_groups
 from .checkpoint import read_checkpoint, write_checkpoint
+from .device import CompiledModel, autocast, resolve_compile, resolve_precision
+from .progress import Progress
 from .tasks import make_task
 
 log = logging.getLogger(__name__)
@@ -44,24 +54,23 @@ class History:
     analysis_step: list[int] = field(default_factory=list)
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
 class Run:
     """The mutable state of one training run, with checkpoint save/load."""
 
-    def __init__(self, cfg: RunConfig, data_dir: str | Path, device: torch.device):
+    def __init__(
+        self, cfg: RunConfig, data_dir: str | Path, device: torch.device, background_decomposition: bool | None = None
+    ):
+        """``background_decomposition``: decompose EMA points in a worker thread (default: on CUDA)."""
         self.cfg = cfg
         self.device = device
         self.task = make_task(cfg, data_dir, device)
         model_cfg, tcfg = cfg.model, cfg.training
+        self.precision = resolve_precision(tcfg.precision, device)
         self.total = tcfg.steps
         self.val = self.task.val
         table = cfg.parametrization
         self.model = self.task.build_model().to(device)
+        self.compiled = CompiledModel(self.model, resolve_compile(tcfg.compile, device))
         self.ema = self.task.build_model().to(device)
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(cfg.decomposition.enabled)
@@ -83,12 +92,18 @@ class Run:
         self.topk = sorted(set(cfg.decomposition.topk))
         self.analysis_steps = sorted({s for s in cfg.decomposition.analysis_steps if s < self.total} | {self.total})
         self.samples = ema_sample_steps(self.total, cfg.ema, tuple(self.analysis_steps))
-        self.accumulator = SpectrumAccumulator(model_cfg.width, self._specs(), self.topk) if self.decomp_on else None
+        self.accumulator = self.make_accumulator() if self.decomp_on else None
+        if background_decomposition is None:
+            background_decomposition = device.type == "cuda"
+        self.decomposer = Decomposer(self.accumulator, device, background_decomposition) if self.decomp_on else None
         self.step = 0
         self.history = History()
         self.status, self.diverged_step = "ok", -1
         self.prev_grad: dict[str, torch.Tensor] = {}
         self.prev_ema: dict[str, torch.Tensor] = {}
+
+    def make_accumulator(self) -> SpectrumAccumulator:
+        return SpectrumAccumulator(self.cfg.model.width, self._specs(), self.topk)
 
     def _specs(self) -> list[ParamSpec]:
         return [
@@ -127,6 +142,7 @@ class Run:
         torch.set_rng_state(state["rng"])
 
     def save_checkpoint(self, path: Path) -> None:
+        self.collect_decomposition(wait_all=True)
         write_checkpoint(self.state_dict(), path)
 
     def try_resume(self, path: Path) -> bool:
@@ -145,17 +161,23 @@ class Run:
             group["lr"] = group["base_lr"] * factor
         return factor
 
-    def train_step(self, step: int) -> float:
+    def train_step(self, step: int) -> torch.Tensor:
+        """One optimizer step; the training loss stays on the device (no host synchronisation)."""
         self.set_learning_rates(step)
         batch = self.task.training_batch(step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.task.loss(self.model, batch)
-        loss.backward()
+        loss = self.compiled.run(lambda model: self._loss_and_backward(model, batch))
         if self.cfg.optimizer.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optimizer.grad_clip)
         self.optimizer.step()
         self.update_ema(step)
-        return float(loss.detach())
+        return loss
+
+    def _loss_and_backward(self, model, batch) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            loss = self.task.loss(model, batch)
+        loss.backward()
+        return loss.detach()
 
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
@@ -165,34 +187,42 @@ class Run:
     def evaluate_point(self, step: int) -> None:
         """One EMA sample point: losses, and the decomposition of the step since the last point."""
         h = self.history
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device, self.precision):
             h.loss_val_iterate.append(float(self.task.loss(self.model, self.val)))
         if self.decomp_on:
             ema_loss, grads = self.ema_loss_and_grad()
             current = {n: p.detach().clone() for n, p in self.ema.named_parameters()}
-            if self.prev_grad:
-                deltas = {n: current[n] - self.prev_ema[n] for n in current}
-                self.decompose_step(self.prev_grad, deltas)
+            deltas = {n: current[n] - self.prev_ema[n] for n in current} if self.prev_grad else None
+            self.decompose_step(self.prev_grad or None, deltas, step)
             self.prev_grad, self.prev_ema = grads, current
-            phi_k = self.accumulator.phi_k
+            self.collect_decomposition()
+        else:
+            with torch.no_grad(), autocast(self.device, self.precision):
+                ema_loss = float(self.task.loss(self.ema, self.val))
+        h.eval_step.append(step)
+        h.loss_val_ema.append(ema_loss)
+
+    def decompose_step(
+        self, grads: dict[str, torch.Tensor] | None, deltas: dict[str, torch.Tensor] | None, step: int
+    ) -> None:
+        """Decompose the analysed step (g_t, δw_t) that ends at the EMA point ``step`` (none at the
+        first point); Φ after it reaches the history through :meth:`collect_decomposition`."""
+        self.decomposer.submit(grads, deltas, step)
+
+    def collect_decomposition(self, wait_all: bool = False) -> None:
+        """Φ of the decomposed points, in order, into the history (all of them with ``wait_all``)."""
+        h = self.history
+        for step, phi_k in self.decomposer.results(wait_all) if self.decomposer else ():
             h.phi_total.append(float(phi_k[-1]))
             h.phi_topk.append([float(phi_k[min(k, len(phi_k)) - 1]) for k in self.topk])
             if step in self.analysis_steps:
                 h.analysis_step.append(step)
                 h.phi_k_snapshots.append([float(x) for x in phi_k])
-        else:
-            with torch.no_grad():
-                ema_loss = float(self.task.loss(self.ema, self.val))
-        h.eval_step.append(step)
-        h.loss_val_ema.append(ema_loss)
-
-    def decompose_step(self, grads: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor]) -> None:
-        """Decompose the analysed step (g_t, δw_t) that ends at the current EMA point."""
-        self.accumulator.update(grads, deltas)
 
     def ema_loss_and_grad(self) -> tuple[float, dict[str, torch.Tensor]]:
         self.ema.zero_grad(set_to_none=True)
-        loss = self.task.loss(self.ema, self.val)
+        with autocast(self.device, self.precision):
+            loss = self.task.loss(self.ema, self.val)
         loss.backward()
         return float(loss.detach()), {n: p.grad.detach().clone() for n, p in self.ema.named_parameters()}
 
@@ -205,32 +235,54 @@ class Run:
         if self.step == 0 and not self.history.eval_step:
             self.evaluate_point(0)
         samples = set(self.samples)
-        items_per_step = self.task.items_per_step
-        t0, s0 = time.perf_counter(), self.step
+        progress = Progress(
+            self.step,
+            self.total,
+            self.task.items_per_step,
+            self.task.item_name,
+            self.task.flops_per_item(self.model),
+            self.device,
+            self.precision,
+        )
+        losses: list[torch.Tensor] = []  # on the device since the last point that reads it
         while self.step < self.total and self.status == "ok":
-            step = self.step
-            loss = self.train_step(step)
-            self.history.loss_train.append(loss)
-            self.step = step + 1
-            if self.is_diverged(loss):
-                self.status, self.diverged_step = "diverged", step
-                log.warning("diverged at step %d (train loss %s)", step, loss)
+            losses.append(self.train_step(self.step))
+            self.step += 1
+            sample = self.step in samples
+            report = self.step % tcfg.log_every == 0 or self.step == self.total
+            save = self.step % tcfg.checkpoint_every == 0 and self.step < self.total
+            if not (sample or report or save):
+                continue
+            if not self.record_losses(losses):
                 break
-            if self.step in samples:
+            losses = []
+            if sample:
+                start = time.perf_counter()
                 self.evaluate_point(self.step)
-            if self.step % tcfg.log_every == 0 or self.step == self.total:
-                rate = (self.step - s0) * items_per_step / max(time.perf_counter() - t0, 1e-9)
-                log.info(
-                    "step %d/%d loss %.4f lr %.3g %s/s %.0f",
-                    self.step,
-                    self.total,
-                    loss,
-                    self.optimizer.param_groups[0]["lr"],
-                    self.task.item_name,
-                    rate,
-                )
-            if self.step % tcfg.checkpoint_every == 0 and self.step < self.total:
+                progress.ema_seconds += time.perf_counter() - start
+            if report:
+                log.info(progress.line(self.step, self.history.loss_train[-1], self.optimizer.param_groups[0]["lr"]))
+            if save:
                 self.save_checkpoint(checkpoint)
+        self.collect_decomposition(wait_all=True)
+
+    def close(self) -> None:
+        """Stop the decomposition's worker thread, if any."""
+        if self.decomposer:
+            self.decomposer.close()
+
+    def record_losses(self, losses: list[torch.Tensor]) -> bool:
+        """The training losses since the last reading, in one transfer from the device, into the
+        history step by step with the divergence test; False where a step fails it (the run is then
+        diverged at that step, exactly as if it had been tested after every step)."""
+        first = self.step - len(losses)
+        for i, loss in enumerate(torch.stack(losses).tolist()):
+            self.history.loss_train.append(loss)
+            if self.is_diverged(loss):
+                self.status, self.diverged_step, self.step = "diverged", first + i, first + i + 1
+                log.warning("diverged at step %d (train loss %s)", first + i, loss)
+                return False
+        return True
 
     # -------------------------------------------------------------------------------- dataset
     def to_dataset(self) -> xr.Dataset:
@@ -292,7 +344,9 @@ class Run:
             "hp": cfg.hp,
             "hp_value": cfg.hp_value,
             **self.task.attrs(),
-            "config": cfg.identity(),
+            "precision": self.precision,
+            "compile": self.compiled.status,
+            "config": cfg.to_json(),
         }
         return ds
 

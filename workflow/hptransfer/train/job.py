@@ -11,7 +11,8 @@ import xarray as xr
 from ..config.run import RunConfig
 from ..io import write_dataset
 from .checkpoint import CHECKPOINT_NAME
-from .engine import Run, resolve_device
+from .device import resolve_device
+from .engine import Run
 from .samplewise import SamplewiseRun
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def train_run(
     run = make_run(cfg, data_dir, resolve_device(device))
     run.try_resume(checkpoint)
     run.fit(checkpoint)
+    run.close()
     ds = run.to_dataset()
     write_dataset(ds, out)
     if checkpoint.exists() and not cfg.training.keep_checkpoint:

@@ -56,13 +56,12 @@ class SamplewiseRun(Run):
     decomposition the per-example components ψ_ij, their totals and the MCI."""
 
     def __init__(self, cfg: RunConfig, data_dir: str | Path, device: torch.device):
-        super().__init__(cfg, data_dir, device)
+        # inline: the per-example components of a step need that step's eigenvectors at once
+        super().__init__(cfg, data_dir, device, background_decomposition=False)
         width = cfg.model.width
         self.n_components = min(width, int(cfg.decomposition.max_components or width))
         self.n_val = int(self.task.n_val)
         self.layers = {name: self.model.row_version(name) for name in linear_layers(self.model)}
-        if self.decomp_on:
-            self.accumulator = EigenvectorAccumulator(width, self._specs(), self.topk)
         self.psi = torch.zeros(self.n_val, self.n_components, dtype=F64, device=device)
         self.psi_total = torch.zeros(self.n_val, dtype=F64, device=device)
         self.prev_io: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -70,6 +69,9 @@ class SamplewiseRun(Run):
         self.final_loss_per_sample: np.ndarray | None = None
 
     # ------------------------------------------------------------------------- decomposition
+    def make_accumulator(self) -> EigenvectorAccumulator:
+        return EigenvectorAccumulator(self.cfg.model.width, self._specs(), self.topk)
+
     def ema_loss_and_grad(self) -> tuple[float, dict[str, torch.Tensor]]:
         with capture_linear_io(self.ema) as store:
             loss, grads = super().ema_loss_and_grad()
@@ -77,8 +79,12 @@ class SamplewiseRun(Run):
         self._io = {name: (x, out.grad.detach() * P) for name, (x, out) in store.items()}
         return loss, grads
 
-    def decompose_step(self, grads: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor]) -> None:
-        super().decompose_step(grads, deltas)
+    def decompose_step(
+        self, grads: dict[str, torch.Tensor] | None, deltas: dict[str, torch.Tensor] | None, step: int
+    ) -> None:
+        super().decompose_step(grads, deltas, step)
+        if grads is None:
+            return
         for name, (x, e) in self.prev_io.items():
             row = self.layers[name]
             U = self.accumulator.eigvecs[name]

@@ -7,7 +7,8 @@ A task gives :class:`hptransfer.train.engine.Run` everything that depends on the
   resumed run sees the same data; already on the device;
 * ``val`` — the fixed validation batch, identical for every run, step, width and seed;
 * ``loss(model, batch)`` — the mean loss of a batch;
-* ``units``, ``item_name``, ``items_per_step``, ``attrs()`` — labels of the run dataset and the log.
+* ``units``, ``item_name``, ``items_per_step``, ``attrs()`` — labels of the run dataset and the log;
+* ``flops_per_item(model)`` — training FLOPs per token or example, for the MFU in the log.
 
 Two tasks: next-token prediction with the µP Transformer on a tokenized corpus (:class:`LMTask`, the
 LM studies) and a bias-free two-layer ReLU MLP on flattened images (:class:`ImageTask`, the
@@ -35,6 +36,7 @@ from ..data.augment import mixup, random_resized_crop
 from ..data.corpus import load_token_arrays
 from ..data.images import ImageArrays, load_images
 from ..models import build_transformer, build_two_layer
+from .device import to_device
 
 _AUGMENT_TAG = 0xA06
 
@@ -52,6 +54,8 @@ class Task(Protocol):
     def loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor: ...
 
     def attrs(self) -> dict: ...
+
+    def flops_per_item(self, model: torch.nn.Module) -> float: ...
 
 
 # ------------------------------------------------------------------------------- language models
@@ -93,15 +97,22 @@ class LMTask:
 
     def training_batch(self, step: int) -> torch.Tensor:
         tcfg = self.cfg.training
-        return training_batch(self.train_tokens, self.cfg.seed, step, tcfg.batch_size, self.cfg.model.context).to(
-            self.device
-        )
+        batch = training_batch(self.train_tokens, self.cfg.seed, step, tcfg.batch_size, self.cfg.model.context)
+        return to_device(batch, self.device)
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
         return loss_on(model, batch)
 
     def attrs(self) -> dict:
         return {"vocab_size": self.meta["vocab_size"]}
+
+    def flops_per_item(self, model: torch.nn.Module) -> float:
+        """6 FLOPs per weight of every matrix product (forward and backward) plus the attention's
+        12·depth·width·context (Kaplan et al.; nanoGPT's estimate); embeddings are lookups."""
+        roles = model.roles()
+        matrices = sum(p.numel() for name, p in model.named_parameters() if roles[name] != "embedding")
+        m = self.cfg.model
+        return 6 * matrices + 12 * m.depth * m.width * m.context
 
 
 # ------------------------------------------------------------------------------------------ images
@@ -199,6 +210,10 @@ class ImageTask:
             "n_val": self.n_val,
             "n_classes": self.data.n_classes,
         }
+
+    def flops_per_item(self, model: torch.nn.Module) -> float:
+        """6 FLOPs per weight (forward and backward) per example."""
+        return 6 * sum(p.numel() for p in model.parameters() if p.ndim == 2)
 
 
 def make_task(cfg: RunConfig, data_dir: str | Path, device: torch.device) -> Task:
