@@ -8,7 +8,8 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-# the front page of `snakemake --report`; each figure's caption is workflow/report/<figure id>.rst
+# the front page of `snakemake --report` (a verdict per study and the figures, rule `verdicts`); each
+# figure's caption is workflow/report/<figure id>.rst with the part its figure job wrote
 report: "workflow/report/workflow.rst"
 
 
@@ -22,6 +23,7 @@ include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/samplewise.smk"
 include: "workflow/rules/coordcheck.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -1,5 +1,6 @@
 """hptransfer.io: what the workflow writes is readable by the user's group (modes from the umask, as a
-plain open() would give), and the temporary files of killed writers are found and removed."""
+plain open() would give), the temporary files of killed writers are found and removed, and describe()
+gives every variable and coordinate a long_name and units without replacing any it has."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hptransfer.io import remove_orphaned_temporaries, write_bytes, write_dataset, write_text
+from hptransfer.io import (
+    DESCRIPTIONS,
+    describe,
+    remove_orphaned_temporaries,
+    undescribed,
+    write_bytes,
+    write_dataset,
+    write_text,
+)
 
 
 @contextmanager
@@ -48,3 +57,40 @@ def test_remove_orphaned_temporaries_removes_only_those_of_the_path(tmp_path):
         p.write_bytes(b"")
     assert remove_orphaned_temporaries(path) == sorted(orphans)
     assert all(p.exists() for p in others) and not any(p.exists() for p in orphans)
+
+
+def test_describe_fills_standard_names_text_and_flags_and_replaces_nothing():
+    ds = xr.Dataset(
+        {
+            "loss": ("step", [2.0, 1.0], {"long_name": "a loss", "units": "nats/token"}),
+            "verdict": ((), "fast", {"long_name": "the verdict", "units": ""}),
+            "flag": ("step", [True, False], {"long_name": "a flag"}),
+            "mystery": ("step", [0.0, 1.0]),
+        },
+        coords={"step": [0, 1], "width": 16, "lr": ("lr", [0.1], {"long_name": "Adam learning rate"})},
+    )
+    out = describe(ds)
+    assert out["step"].attrs == {"long_name": "optimizer step", "units": "steps"}
+    assert out["width"].attrs == dict(zip(("long_name", "units"), DESCRIPTIONS["width"]))
+    assert out["lr"].attrs == {"long_name": "Adam learning rate", "units": "1"}  # its own long_name kept
+    assert out["verdict"].attrs["units"] == out["flag"].attrs["units"] == "1"  # text and flags: "1"
+    assert out["loss"].attrs == ds["loss"].attrs
+    assert undescribed(out) == ["mystery (no long_name or units)"]
+    assert undescribed(describe(ds, {"mystery": ("something", "1")})) == []
+    assert "units" not in ds["step"].attrs and ds["verdict"].attrs["units"] == ""  # the input is unchanged
+    xr.testing.assert_equal(out, ds)
+
+
+def test_describe_gives_loss_units_only_where_it_knows_them():
+    ds = xr.Dataset({"phi_k": ("k", [-0.1, -0.2]), "diverged": ((), False)}, coords={"k": [1, 2]})
+    assert undescribed(describe(ds)) == ["phi_k (no units)"]
+    out = describe(ds, loss_units="nats/example")
+    assert out["phi_k"].attrs["units"] == "nats/example" and out["diverged"].attrs["units"] == "1"
+    assert undescribed(out) == []
+
+
+def test_descriptions_survive_the_file(tmp_path):
+    ds = describe(xr.Dataset({"diverged": ("seed", [True, False])}, coords={"seed": [0, 1]}))
+    write_dataset(ds, tmp_path / "d.nc")
+    with xr.open_dataset(tmp_path / "d.nc") as back:
+        assert undescribed(back) == []

@@ -275,3 +275,6 @@ def test_figures_draw(module, figure_inputs):
         fig.canvas.draw()
     assert fig.axes
     plt.close(fig)
+    # the caption's statements on the same inputs: one or more per scheme, each naming it
+    lines = importlib.import_module(f"hptransfer.figures.{module}").findings(figure_inputs, {})
+    assert all(any(f"scheme {p}" in line for line in lines) for p in ("sp", "mup")), lines

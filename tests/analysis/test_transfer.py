@@ -179,8 +179,10 @@ def test_beta_sweep_uses_the_effective_window_coordinate():
     np.testing.assert_allclose(out["nu_star"], 6.1, atol=1e-9)
     np.testing.assert_allclose(out["hp_star"], 1 - 2.0**-6.1, atol=1e-12)
     assert str(out["verdict"].values) == "inconclusive"  # two widths cannot give rates
-    # nor can Theorem 2's comparison be decided, whatever the point estimates say
-    assert "from the point estimates, undecided (no interval for beta - alpha/2)" in render_summary(out, None)
+    # nor can Theorem 2's comparison be made, and the summary says why instead of printing "F^-n/a"
+    text = render_summary(out, None)
+    assert "- Theorem 2: not evaluated (its error exponents need both alpha and beta)" in text
+    assert "n/a" not in text.split("### Rates and verdict")[1]
 
 
 def test_summary_reports_optima_rates_verdict_and_kappa():

@@ -475,6 +475,22 @@ def test_render_writes_identical_pdf_and_png(figure_id, datasets, tmp_path):
     assert out[0][1][:8] == b"\x89PNG\r\n\x1a\n" and out[0][0][:5] == b"%PDF-"
 
 
+@pytest.mark.parametrize("failed", [False, True])
+@pytest.mark.parametrize("figure_id", FIGURES)
+def test_findings_of_every_drawer_run_on_its_inputs(figure_id, failed, datasets):
+    """The report caption's statements (the drawer's ``findings``) compute on the same inputs as the
+    figure, Algorithm 1 failures included, and are plain sentences."""
+    import importlib
+
+    spec = SPECS[figure_id]
+    findings = getattr(importlib.import_module(f"hptransfer.figures.{spec.module}"), "findings", None)
+    if findings is None:
+        pytest.skip(f"{spec.module} states no findings")
+    lines = findings(inputs_for(figure_id, datasets, failed=failed), dict(spec.defaults))
+    assert lines and all(isinstance(line, str) and line and "\n" not in line for line in lines), lines
+    assert not any("nan" in line.split() for line in lines), lines
+
+
 # ------------------------------------------------------------------------------------ catalogue
 
 

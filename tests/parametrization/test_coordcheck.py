@@ -152,6 +152,27 @@ def test_mup_is_width_independent_and_sp_grows(check):
 # -------------------------------------------------------------------------------------- figure
 
 
+def test_caption_states_the_slopes_of_the_legends_and_calls_them_flat_only_when_they_are(check):
+    """The figure's caption statements (figures.coordcheck.findings): per parametrization the range
+    of the slopes its legends show (each layer group's mean, at each step drawn), "width-independent"
+    exactly when all lie within FLAT_SLOPE of 0; SP's growing updates are not."""
+    from hptransfer.figures.coordcheck import findings
+    from hptransfer.figures.findings import FLAT_SLOPE
+
+    steps = [int(s) for s in check["step"].values if s >= 1]
+    sp, mup = findings({"coordcheck": check}, {"steps": steps})
+    assert sp.startswith("sp:") and "change since init slopes" in sp and "not all near 0" in sp
+    groups = layer_groups(check["layer"].values)
+    for param, line in (("sp", sp), ("mup", mup)):
+        for name, label in (("activation_slope", "activation"), ("change_slope", "change since init")):
+            s = check[name].sel(parametrization=param, step=steps)
+            means = np.array([s.sel(layer=layers).mean("layer").values for layers in groups.values()])
+            lo, hi = np.nanmin(means), np.nanmax(means)
+            flat = max(abs(lo), abs(hi)) <= FLAT_SLOPE
+            stated = f"{label} slopes {lo:+.2f} to {hi:+.2f} ("
+            assert stated + ("all within" if flat else "not all near 0") in line, (param, line)
+
+
 def test_figure_has_a_panel_per_group_and_parametrization(check):
     with figure_style():
         fig = draw({"coordcheck": check}, {})

@@ -484,13 +484,17 @@ def test_samplewise_analysis_subsets_and_figures(tiny_study, tmp_path):
         "residual_curves": ("kappa", "sweep"),
     }
     for module, names in figures.items():  # drawn from the files, as the figure rules do (PNG only)
-        draw = importlib.import_module(f"hptransfer.figures.{module}").draw
+        drawer = importlib.import_module(f"hptransfer.figures.{module}")
+        inputs = {n: open_dataset(tmp_path / f"{n}.nc") for n in names}
         with figure_style():
-            fig = draw({n: open_dataset(tmp_path / f"{n}.nc") for n in names}, {})
+            fig = drawer.draw(inputs, {})
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=40)
         plt.close(fig)
         assert len(buf.getvalue()) > 1000
+        # the report caption's statements compute on the same files
+        lines = drawer.findings(inputs, {}) if hasattr(drawer, "findings") else ["(none)"]
+        assert lines and all(isinstance(line, str) and line for line in lines), (module, lines)
 
 
 def test_subset_sweep_marks_diverged_runs_nan(tiny_study):

@@ -1,20 +1,26 @@
-"""The Snakemake report: every figure with an informative caption, and figures that really load.
+"""The Snakemake report: a front page with a verdict per study and every figure, each figure with a
+caption whose statements about the run come from the run, and figures that really load.
 
 * Captions (no run needed): the shared part of every figure's caption, :func:`hptransfer.report.
   figure_caption`, is valid reStructuredText for every figure the smoke preset draws and names the
-  paper figure, the study and its settings.
+  paper figure, the study and its settings; every caption file ends by including the file its figure
+  job writes (``.. include:: {{ snakemake.output.fits }}``), never a rule parameter.
 * ``snakemake --report results/report.html`` on a clone of the finished smoke run (``smoke_run`` in
   conftest.py): every figure PNG of the run is in the report, each with its caption (description,
-  study settings, paper figure), and the captions of the rates figures carry the numbers fitted in
-  transfer.nc.
-* Headless Chromium opens the report and, for every figure, does what a click on it does (the
-  report app's ``setView`` with the result's info panel and its image); the image must decode (``naturalWidth > 0``)
-  and the caption must be on the page. Chromium is driven through the DevTools protocol over a pipe
+  study settings, paper figure, what the data show), no caption under "job parameters"; the captions
+  of the rates figures carry the numbers fitted in transfer.nc and Fig 7's the linearisation gap of
+  sweep.nc; the front page gives a verdict per study and a thumbnail of every figure, each study a
+  category of its own.
+* Headless Chromium opens the report: on the landing page, with no click, the verdicts and the
+  figures' thumbnails come before the rule graph and load; a click on a thumbnail opens the figure
+  with its caption; and, for every figure, what a click on it in the menu does (the report app's
+  ``setView`` with the result's info panel and its image) shows a decoded image (``naturalWidth >
+  0``) and its caption. Chromium is driven through the DevTools protocol over a pipe
   (``--remote-debugging-pipe``: JSON messages separated by NUL bytes on fds 3 and 4), standard
   library only, no network.
 
 Without Chromium (``chromium``, Debian's package; .ci/install-system.sh installs it) the browser
-test is skipped with the reason, except under ``CI=true``, where it fails instead.
+tests are skipped with the reason, except under ``CI=true``, where they fail instead.
 """
 
 from __future__ import annotations
@@ -110,13 +116,93 @@ def test_caption_takes_the_fitted_numbers_the_figure_job_wrote(tmp_path):
     assert fitted_numbers(["results/studies/sphere/sweep.nc", "workflow/hptransfer/figures/rates.py"]) == ""
 
 
+def test_caption_text_holds_what_the_data_show_as_clean_restructuredtext(tmp_path):
+    """The figure job's part of Fig 7's caption, on a planted sweep whose linearised loss misses the
+    EMA loss change by 23% at one width and learning rate: the studies and settings, the gap in
+    words (where it exceeds 5%), escaped so that |...| and names like a_n stay plain text."""
+    from sweeps import make_sweep
+
+    from hptransfer.io import write_dataset
+    from hptransfer.report import caption_findings, caption_text
+
+    steps, grid = np.arange(4), (0.004, 0.016, 0.064)
+    gap = np.full((2, 3, 2), 0.01)
+    gap[0, 2] = 0.23
+    ema = np.broadcast_to(np.linspace(5.0, 4.0, 4), (2, 3, 2, 4))
+    dims = ("width", "lr", "seed", "eval_step")
+    sweep = make_sweep(
+        ema[..., -1],
+        widths=(16, 32),
+        grid=grid,
+        seeds=2,
+        variables={
+            "loss_val_ema": (dims, ema),
+            "loss_val_iterate": (dims, ema + 0.05),
+            "loss_linearized": (dims, 5.0 - (1.0 + gap[..., None]) * np.linspace(0.0, 1.0, 4)),
+            "linearization_gap": (dims[:-1], gap),
+        },
+        coords={"eval_step": steps},
+    )
+    path = tmp_path / "results/studies/llama_adam_lr/sweep.nc"
+    write_dataset(sweep, path)
+    text = caption_text(smoke_config(), "fig07", "linearization", {"sweep": str(path)}, {"lr": 0.064})
+    html = publish_parts(
+        "Own text.\n\n" + text, writer="html", settings_overrides={"report_level": 1, "halt_level": 2}
+    )["body"]
+    shown = text_of(html)
+    assert "Paper figure: Fig 7" in shown and "Study: llama_adam_lr (lm)" in shown
+    assert "In this run (computed by the figure job from the datasets drawn):" in shown
+    assert "over-predicts the EMA loss change by 23% at its last step" in shown
+    assert "|linearised - EMA final loss| / |EMA loss change|" in shown
+    assert "seed mean above 5%: width 16 at lr 0.064 (23%)" in shown
+    # a drawer whose findings fail names the failure in the caption instead of failing the job
+    (line,) = caption_findings("linearization", {}, {})
+    assert line.startswith("(the figure job could not compute what the data show: KeyError")
+
+
+def test_verdict_table_says_what_decides_each_verdict_both_ways(tmp_path):
+    """The front page's table (rule verdicts): one line per study in config order, the verdict with
+    what decides it; the ridge penalty called fast only where b_n decays faster than √a_n."""
+    from sweeps import make_sweep
+
+    from hptransfer.analysis import analyze_transfer
+    from hptransfer.io import write_dataset
+    from hptransfer.report import verdict_table
+
+    def rf(b):
+        slopes = {"slope_a": -1.0, "slope_b": b, "slope_c": -2.0}
+        return xr.Dataset(attrs=slopes | {f"predicted_slope_{g}": -1.0 for g in "abc"})
+
+    edge = make_sweep(lambda n, lr: (np.log2(lr) + 3.0) ** 2 + n**-0.5, widths=(16, 32), grid=2.0 ** np.arange(-9, -5))
+    datasets = {
+        "fast_rf": ("rf", rf(-0.9)),
+        "slow_rf": ("rf", rf(-0.2)),
+        "toy": ("transfer", analyze_transfer(edge, {"bootstrap": {"n": 10}})),
+    }
+    paths = []
+    for study, (name, ds) in datasets.items():
+        paths.append(tmp_path / f"results/studies/{study}/{name}.nc")
+        write_dataset(ds, paths[-1])
+    cfg = {"studies": {"toy": {"kind": "lm"}, "slow_rf": {"kind": "rf_ridge"}, "fast_rf": {"kind": "rf_ridge"}}}
+    lines = verdict_table(cfg, [str(p) for p in paths]).splitlines()
+    assert [line.split("``")[1] for line in lines] == ["toy", "slow_rf", "fast_rf"]
+    assert lines[0].startswith("- ``toy`` (lm): **inconclusive** — alpha and beta not estimated (too few points")
+    assert "optimal lr 0.0156 (n = 16) → 0.0156 (n = 32): no move resolved" in lines[0]
+    assert lines[0].endswith("optimum at a grid edge at 2 of 2 widths")
+    assert "**not fast** — fitted slopes: b\\_n -0.2 against a\\_n/2 -0.5" in lines[1]
+    assert "**fast** — fitted slopes: b\\_n -0.9" in lines[2]
+    html = publish_parts("\n".join(lines), writer="html", settings_overrides={"report_level": 1, "halt_level": 2})
+    assert "system-message" not in html["body"]
+
+
 def test_paper_figure_numbers():
     assert paper_figure("fig06") == 6 and paper_figure("fig33") == 33
     assert paper_figure("rates") is None and paper_figure("compare_sweeps") is None
 
 
-def test_every_caption_file_includes_the_shared_part_and_renders_cleanly():
-    """Each figure's caption file ends its own text with the shared part built from the config, and
+def test_every_caption_file_includes_the_figure_jobs_part_and_renders_cleanly(tmp_path):
+    """Each figure's caption file ends its own text by including the file its figure job writes
+    (never a rule parameter, which Snakemake would also print raw under "job parameters"), and
     renders as Snakemake renders it (Jinja2, then reStructuredText) without a warning, also for
     figures the smoke preset does not draw."""
     from types import SimpleNamespace
@@ -125,17 +211,26 @@ def test_every_caption_file_includes_the_shared_part_and_renders_cleanly():
 
     env = Environment(trim_blocks=True, lstrip_blocks=True)  # Snakemake's caption environment
     shared = figure_caption(smoke_config(), "fig06", ["results/studies/llama_adam_lr/transfer.nc"])
-    stub = SimpleNamespace(wildcards=SimpleNamespace(study="a_study"), params=SimpleNamespace(caption=shared))
+    fits = tmp_path / "fits.rst"
+    fits.write_text(shared + "\n\n**In this run** (computed):\n\n- a statement\n")
+    stub = SimpleNamespace(wildcards=SimpleNamespace(study="a_study"), output=SimpleNamespace(fits=str(fits)))
     for spec in CATALOGUE:
         path = REPO / "workflow" / "report" / f"{spec.figure_id}.rst"
         assert path.exists(), f"no caption {path.relative_to(REPO)} for figure {spec.figure_id}"
         source = path.read_text()
-        assert "{{ snakemake.params.caption }}" in source, path.name
+        assert source.rstrip().endswith(".. include:: {{ snakemake.output.fits }}"), path.name
+        assert "snakemake.params" not in source, path.name
         text = env.from_string(source).render(snakemake=stub)
         try:
-            publish_parts(text, writer="html", settings_overrides={"report_level": 5, "halt_level": 2})
+            body = publish_parts(text, writer="html", settings_overrides={"report_level": 5, "halt_level": 2})["body"]
         except Exception as exc:  # docutils.utils.SystemMessage names the line
             raise AssertionError(f"{path.name}: {exc}") from None
+        assert "a statement" in text_of(body) and "Study: llama_adam_lr" in text_of(body), path.name
+
+
+def test_no_figure_rule_passes_its_caption_as_a_parameter():
+    rules = (REPO / "workflow" / "rules" / "figures.smk").read_text()
+    assert "caption=partial" not in rules and "figure_caption" not in rules
 
 
 # ------------------------------------------------------------------------------ the report
@@ -218,6 +313,82 @@ def test_rates_captions_carry_the_fitted_numbers(report):
         ]
         shown += [x for x in fits if np.isfinite(x) and (format(x, ".4g") in text or format(x, ".3f") in text)]
     assert shown, "no finite fitted number in any rates caption: nothing shows that numbers get through"
+
+
+def report_page(work: Path) -> tuple[str, dict]:
+    """The report's front page (its rendered workflow description, HTML) and its categories
+    (category → subcategory → result paths)."""
+    text = (work / "results" / "report.html").read_text(encoding="utf-8")
+    desc = re.search(r"workflow_desc = (.*?);\n", text)
+    cats = re.search(r"var categories = (.*?);\n", text)
+    assert desc and cats, "no front page or categories in the report"
+    return json.loads(desc.group(1)), json.loads(cats.group(1))
+
+
+@pytest.mark.slow
+def test_no_caption_under_job_parameters(report):
+    """A caption is rendered once, as text: no rule passes it as a parameter, which the report would
+    print raw (with literal \\n) under "job parameters"."""
+    _, results, _ = report
+    for path, entry in results.items():
+        params = entry["job_properties"]["params"]
+        assert "caption" not in params and "Paper figure" not in params and "Fitted to" not in params, path
+        assert "\\n" not in params, (path, params)
+
+
+@pytest.mark.slow
+def test_captions_state_what_the_data_of_the_run_show(report):
+    """Every figure whose drawer states findings has them in its caption, computed from the run's
+    datasets: Fig 7's caption gives the linearisation gap of sweep.nc, where it is largest and,
+    exactly when some seed mean exceeds 5%, where it does."""
+    import importlib
+
+    from hptransfer.analysis.linearization import gap_summary
+    from hptransfer.figures.findings import pct
+
+    work, results, _ = report
+    for stem, (spec, study) in all_figures(smoke_config()).items():
+        text = text_of(results[f"results/figures/{stem}.png"]["caption"])
+        if hasattr(importlib.import_module(f"hptransfer.figures.{spec.module}"), "findings"):
+            assert "In this run (computed by the figure job from the datasets drawn):" in text, stem
+        assert "n/a + n/a" not in text and "n^-n/a" not in text, stem
+    fig07 = [p for p in results if Path(p).name.startswith("fig07_")]
+    assert fig07, "the smoke run has no Fig 7"
+    for path in fig07:
+        study = Path(path).stem.removeprefix("fig07_")
+        text = text_of(results[path]["caption"])
+        gap = gap_summary(xr.open_dataset(work / "results" / "studies" / study / "sweep.nc").load())
+        worst_width, worst_value, worst = gap.worst
+        assert f"largest seed mean {pct(worst)} at width {worst_width}, lr {worst_value:g}" in text, text
+        assert ("seed mean above 5%" in text) == bool(gap.above), text
+        assert "tracks the EMA loss closely" not in text
+
+
+@pytest.mark.slow
+def test_front_page_gives_a_verdict_per_study_then_every_figure(report):
+    work, results, _ = report
+    cfg = smoke_config()
+    desc, categories = report_page(work)
+    text = text_of(desc)
+    assert "Verdicts" in text and "Figures" in text and text.index("Verdicts") < text.index("Figures")
+    verdicts = text[text.index("Verdicts") : text.index("Figures")]
+    for name, study in cfg["studies"].items():
+        assert f"{name} ({study['kind']}):" in verdicts, name
+        transfer = work / "results" / "studies" / name / "transfer.nc"
+        if study["kind"] in ("lm", "twolayer") and transfer.exists():
+            with xr.open_dataset(transfer) as t:
+                assert f"{name} ({study['kind']}): {t['verdict'].values.item()} —" in verdicts, name
+    # a thumbnail of every figure, showing the report's own image data (not a second copy)
+    pngs = sorted(p for p in results if p.endswith(".png"))
+    assert sorted(set(re.findall(r"results\['(results/figures/[^']+\.png)'\]\.data_uri", desc))) == pngs
+    assert len(desc) < 100_000, "the front page embeds images instead of pointing at the report's"
+    # one category per study (its figures and its summary), the study-independent schematic apart
+    assert set(categories) == set(cfg["studies"]) | {"schematics"}
+    for name, study in cfg["studies"].items():
+        paths = [p for sub in categories[name].values() for p in sub]
+        summary = {"compare": "comparison.md", "rf_ridge": None}.get(study["kind"], "summary.md")
+        if summary:
+            assert f"results/studies/{name}/{summary}" in paths, name
 
 
 # ----------------------------------------------------------------------------- the browser
@@ -386,3 +557,70 @@ def test_report_figures_load_in_headless_chromium(chromium, report, tmp_path):
     finally:
         browser.close()
     print(f"{len(pngs)} figures shown in Chromium in {time.monotonic() - start:.1f} s")
+
+
+# What the landing page shows without a click: the front page's verdicts and thumbnails (decoded),
+# where they sit against the viewport and the rule graph.
+LANDING = """
+(async () => {
+  for (let i = 0; i < 600; i++) {
+    const imgs = Array.from(document.querySelectorAll('.hpt-thumb img'));
+    if (imgs.length && imgs.every(im => im.complete && im.naturalWidth > 1)) break;
+    await new Promise(r => setTimeout(r, 50));
+  }
+  const top = el => el ? el.getBoundingClientRect().top : null;
+  const imgs = Array.from(document.querySelectorAll('.hpt-thumb img'));
+  const last = imgs.length ? imgs[imgs.length - 1].getBoundingClientRect().bottom : null;
+  return {front: !!document.getElementById('hptransfer-front'), content: app.state.content,
+          thumbs: imgs.length, decoded: imgs.filter(im => im.naturalWidth > 1).length,
+          verdicts: top(document.getElementById('verdicts')), firstThumb: top(imgs[0]), lastThumb: last,
+          rulegraph: top(document.getElementById('rulegraph')), height: window.innerHeight};
+})()
+"""
+
+# A click on a thumbnail: the figure in the content area and its caption in the side panel.
+CLICK_THUMB = """
+(async (path, words) => {
+  const thumb = Array.from(document.querySelectorAll('.hpt-thumb')).find(f => f.getAttribute('onclick').includes(path));
+  thumb.click();
+  for (let i = 0; i < 600; i++) {
+    await new Promise(r => setTimeout(r, 50));
+    const img = Array.from(document.images).find(im => im.src === results[path].data_uri && !im.closest('.hpt-thumb'));
+    if (img && img.complete) {
+      return {content: app.state.content, path: app.state.resultPath, width: img.naturalWidth,
+              caption: document.body.innerText.replace(/\\s+/g, " ").includes(words)};
+    }
+  }
+  return {content: app.state.content, path: app.state.resultPath, width: -1, caption: false};
+})(%s, %s)
+"""
+
+
+@pytest.mark.slow
+def test_landing_page_shows_verdicts_and_figures_before_the_rule_graph(chromium, report, tmp_path):
+    work, results, _ = report
+    pngs = sorted(p for p in results if p.endswith(".png"))
+    browser = DevTools(chromium, tmp_path / "profile")
+    try:
+        browser.open((work / "results" / "report.html").as_uri())
+        browser.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1, mobile=False)
+        deadline = time.monotonic() + BROWSER_TIMEOUT_S
+        while not browser.evaluate(
+            "document.readyState === 'complete' && typeof app === 'object' && app !== null "
+            "&& !!document.getElementById('rulegraph')"
+        ):
+            assert time.monotonic() < deadline, "the report did not finish loading"
+            time.sleep(0.5)
+        page = browser.evaluate(LANDING, timeout=60)
+        assert page["front"] and page["content"] == "rulegraph", page  # Snakemake's landing view
+        assert page["thumbs"] == page["decoded"] == len(pngs), page
+        # the first screen: the verdicts and the first figures; the rule graph only after every figure
+        assert 0 <= page["verdicts"] < page["firstThumb"] < page["height"], page
+        assert page["rulegraph"] >= page["lastThumb"], page
+        path = next(p for p in pngs if Path(p).name.startswith("fig07_"))
+        words = " ".join(text_of(results[path]["caption"]).split()[:5])
+        shown = browser.evaluate(CLICK_THUMB % (json.dumps(path), json.dumps(words)), timeout=60)
+        assert shown == {"content": "img", "path": path, "width": shown["width"], "caption": True}, shown
+        assert shown["width"] > 0, shown
+    finally:
+        browser.close()

@@ -176,7 +176,7 @@ def test_adding_one_width_adds_its_runs_and_redoes_that_study_alone(smoke_run, t
     changed = write_config(work / "changed.yaml", cfg)
     jobs = dry_run_jobs(work, "--configfile", str(changed))
     assert jobs.pop("train") == len(study["grid"]) * len(study["seeds"])
-    assert {jobs.pop(rule) for rule in ("collect", "transfer", "kappa", "advise", "summary", "all")} == {1}
+    assert {jobs.pop(rule) for rule in ("collect", "transfer", "kappa", "advise", "summary", "verdicts", "all")} == {1}
     # figures of llama_adam_lr, each once; the comparison (its own widths), sphere and rf untouched
     assert jobs and all(rule.startswith("figure_") and n == 1 for rule, n in jobs.items())
     assert not {"figure_fig03", "figure_fig04", "figure_fig05", "compare", "figure_compare_sweeps"} & set(jobs)
@@ -195,6 +195,38 @@ def test_large_presets_build_their_dag_with_the_expected_job_counts(workdir, pre
         # paper §5.1: 5 widths × 8 learning rates × 3 seeds
         assert len(list(study_run_keys(cfg, "llama_adam_lr"))) == 120
         assert jobs["twolayer_width"] == 14 + 15 + 15
+
+
+def test_gpu_comparison_preset_tests_the_adaptive_claim_at_its_scale(workdir):
+    """workflow/presets/gpu.yaml: SP/µP/adaptive at widths 256–4096, fixed and growing depth, tuned
+    at 256, with weight decay on (the adaptive scheme's exponent acts), at least 3 seeds."""
+    preset = "workflow/presets/gpu.yaml"
+    cfg = load_config(read_config_file(REPO / preset), check_data=False)
+    jobs = dry_run_jobs(workdir, "--configfile", preset)
+    studies = cfg["studies"]
+    for s in studies.values():
+        assert s["kind"] == "compare" and s["parametrizations"] == ["sp", "mup", "adaptive"]
+        assert s["widths"][0] == 256 and s["analysis"]["reference_width"] == 256 and max(s["widths"]) >= 2048
+        assert s["optimizer"]["name"] == "adamw" and s["optimizer"]["weight_decay"] > 0 and len(s["seeds"]) >= 3
+    assert cfg["parametrizations"]["adaptive"]["roles"]["hidden"]["wd"] > 0
+    assert studies["adaptive_growing_depth"]["model"]["depth_rule"]["rule"] == "grow"
+    # 2 studies × 3 schemes × 5 widths × 10 values × 3 seeds, less the runs at width 256, where both
+    # studies have depth 4 and so share them (3 schemes × 10 values × 3 seeds)
+    assert jobs["train"] == expected_train_jobs(cfg) == 2 * 3 * 5 * 10 * 3 - 3 * 10 * 3
+    assert jobs["compare"] == 2
+
+
+def test_gpu_hour_preset_builds_the_lr_study_and_the_sp_comparison(workdir):
+    preset = "workflow/presets/gpu-hour.yaml"
+    cfg = load_config(read_config_file(REPO / preset), check_data=False)
+    jobs = dry_run_jobs(workdir, "--configfile", preset)
+    lm, compare = cfg["studies"]["llama_adam_lr"], cfg["studies"]["sp_vs_mup"]
+    assert lm["widths"] == compare["widths"] == [128, 256, 512, 1024] and lm["decomposition"]["enabled"]
+    # µP: 4 widths × 8 values × 2 seeds, shared with the comparison, which adds SP's
+    assert jobs["train"] == expected_train_jobs(cfg) == 2 * 4 * 8 * 2
+    assert {"figure_fig06", "figure_fig08", "figure_compare_transfer_error"} <= set(jobs)
+    steps, batch, context = lm["training"]["steps"], lm["training"]["batch_size"], lm["model"]["context"]
+    assert steps * batch * context < 10_000_000  # a run reads under a tenth of WikiText-103's ~120M tokens
 
 
 @pytest.mark.parametrize("study", ["llama_adam_lr", "llama_muon_lr", "param_compare", "sphere", "digits_sgd"])

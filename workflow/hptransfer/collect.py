@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .io import open_dataset
+from .io import TWOLAYER_LOSS_UNITS, describe, open_dataset
 from .studies import kind_of
 
 RUN_VARIABLES = (
@@ -72,6 +72,8 @@ def collect_study(paths: list[str | Path], study: str, study_cfg: dict) -> xr.Da
     ds = ds.assign_coords(depth=("width", [depth[w] for w in lead["width"]]))
     if len(lead["param"]) == 1 and not kind_of(study_cfg).keeps_param_dim:
         ds = ds.squeeze("param", drop=False)
+    loss_units = next((r["loss_train"].attrs.get("units") for r in runs if "loss_train" in r), None)
+    ds = described(ds, runs, loss_units)
     ds.attrs = {
         "study": study,
         "hp": hp,
@@ -103,6 +105,19 @@ def with_metric_at_step(sweep: xr.Dataset, step: int) -> xr.Dataset:
     )
     sweep.attrs.update(metric="loss_ema_at_step", analysis_step=step)
     return sweep
+
+
+def described(sweep: xr.Dataset, runs: list[xr.Dataset], loss_units: str | None) -> xr.Dataset:
+    """The sweep with each variable and coordinate described as its runs describe it, then, for what
+    they leave out (runs written before every variable was described), as the contract does
+    (:func:`hptransfer.io.describe`), so that old runs still collect into a described sweep."""
+    sweep = sweep.copy()
+    for name, var in sweep.variables.items():
+        own = next((r.variables[name].attrs for r in runs if name in r.variables), {})
+        for key in ("long_name", "units"):
+            if own.get(key) and not var.attrs.get(key):
+                var.attrs[key] = own[key]
+    return describe(sweep, loss_units=loss_units)
 
 
 def run_key(ds: xr.Dataset, hp: str) -> tuple:
@@ -146,6 +161,7 @@ def collect_batched(paths: list[str | Path], study: str, study_cfg: dict) -> xr.
     parts.sort(key=lambda d: int(d.attrs["width"]))
     ds = xr.concat([p.expand_dims(width=[int(p.attrs["width"])]) for p in parts], dim="width", combine_attrs="drop")
     ds["diverged"] = ds["diverged"].astype(bool)
+    ds = described(ds, parts, TWOLAYER_LOSS_UNITS.get(parts[0].attrs.get("loss", "")))
     ds.attrs = {
         "study": study,
         "hp": "lr",

@@ -116,6 +116,90 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+# ---------------------------------------------------------------------------------- descriptions
+
+# Every variable and coordinate of every dataset carries a ``long_name`` and a ``units``
+# (docs/outputs.md, "Properties shared by every dataset"). Units: "1" for dimensionless quantities,
+# counts, indices, widths, hyperparameter values, flags and text; "steps" for optimizer steps; losses
+# in their task's units (nats/token, nats/example, or "1" for a squared error of a dimensionless
+# target); the analysis coordinate nu in its own (log2(lr), ...). A builder describes its own
+# variables; the standard names below are described from here wherever a builder says nothing, and
+# so are the run variables that run datasets written before they were all described lack (so that
+# old runs still collect into a described sweep).
+LOSS_UNITS = "<loss>"  # placeholder in DESCRIPTIONS: the dataset's loss units, given to describe()
+DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    # coordinates
+    "param": ("parametrization (scheme)", "1"),
+    "parametrization": ("parametrization (scheme)", "1"),
+    "width": ("width n", "1"),
+    "depth": ("depth (number of blocks) at width n", "1"),
+    "seed": ("random seed", "1"),
+    "step": ("optimizer step", "steps"),
+    "eval_step": ("EMA sample point (optimizer steps done)", "steps"),
+    "analysis_step": ("analysis step of the decomposition (optimizer steps done)", "steps"),
+    "k": ("number k of leading eigen-directions per layer", "1"),
+    "topk": ("number k of leading eigen-directions per layer of the top-k curve", "1"),
+    "sample": ("index of the validation example", "1"),
+    "component": ("eigen-direction index j (by |lambda|, per layer and step)", "1"),
+    "layer": ("layer", "1"),
+    "lr": ("learning rate", "1"),
+    "beta1": ("Adam beta1", "1"),
+    "beta2": ("Adam beta2", "1"),
+    "momentum": ("momentum", "1"),
+    "weight_decay": ("weight decay", "1"),
+    # run variables (run.nc, batch.nc) that datasets written before they were all described lack
+    "diverged": ("run diverged (NaN/inf or loss above the bound)", "1"),
+    "diverged_step": ("step of divergence (-1: none)", "steps"),
+    "linearization_gap": ("|linearised - EMA final loss| / |EMA loss change|", "1"),
+    "phi_topk": ("cumulative top-k linearised loss change phi^k up to the point", LOSS_UNITS),
+    "phi_k": ("cumulative top-k linearised loss change phi^k (k directions per layer)", LOSS_UNITS),
+    "final_loss_val": ("final validation loss", LOSS_UNITS),
+    "loss_val": ("validation loss", LOSS_UNITS),
+}
+# The units of a two-layer study's loss, by batch.nc's ``loss`` attribute.
+TWOLAYER_LOSS_UNITS = {"bce": "nats/example", "mse": "1"}
+
+
+def _missing(attrs: dict, key: str) -> bool:
+    value = attrs.get(key)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def describe(
+    ds: xr.Dataset, descriptions: dict[str, tuple[str, str]] | None = None, loss_units: str | None = None
+) -> xr.Dataset:
+    """``ds`` (a shallow copy) with a ``long_name`` and ``units`` on every variable and coordinate that
+    lacks one (absent or empty); an attribute it has is never replaced, no value changes.
+
+    From ``descriptions`` (name → (long_name, units)), else :data:`DESCRIPTIONS`; units
+    :data:`LOSS_UNITS` there become ``loss_units`` (left missing where that is None); a text or
+    boolean variable with no units otherwise gets "1". Whatever is left undescribed is what
+    :func:`undescribed` lists (the tests assert it is nothing).
+    """
+    table = {**DESCRIPTIONS, **(descriptions or {})}
+    ds = ds.copy()
+    for name, var in ds.variables.items():
+        long_name, units = table.get(str(name), (None, None))
+        if units == LOSS_UNITS:
+            units = loss_units
+        if units is None and var.dtype.kind in "USOb":
+            units = "1"
+        if long_name and _missing(var.attrs, "long_name"):
+            var.attrs["long_name"] = long_name
+        if units and _missing(var.attrs, "units"):
+            var.attrs["units"] = units
+    return ds
+
+
+def undescribed(ds: xr.Dataset) -> list[str]:
+    """The variables and coordinates of ``ds`` without a non-empty ``long_name`` and ``units``."""
+    return [
+        f"{name} (no {' or '.join(k for k in ('long_name', 'units') if _missing(var.attrs, k))})"
+        for name, var in ds.variables.items()
+        if _missing(var.attrs, "long_name") or _missing(var.attrs, "units")
+    ]
+
+
 def json_attr(ds: xr.Dataset | xr.DataArray, key: str) -> Any:
     """Read back an attribute written as JSON by :func:`write_dataset`."""
     return json.loads(ds.attrs[key])

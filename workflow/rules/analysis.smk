@@ -56,7 +56,8 @@ rule summary:
         unpack(summary_inputs),
         code=ANALYSIS_CODE,
     output:
-        "results/studies/{study}/summary.md",
+        # in the report beside the study's figures (category: the study)
+        report("results/studies/{study}/summary.md", caption="../report/summary.rst", category="{study}"),
     log:
         "results/logs/studies/{study}/summary.log",
     conda:

@@ -93,7 +93,9 @@ def study_targets(name):
 
 
 def all_targets():
-    return [t for name in enabled_studies(CFG) for t in study_outputs(CFG, name)] + figure_files(all_figures(CFG))
+    """Every study's datasets and figures, and the report front page's table of verdicts."""
+    studies = [t for name in enabled_studies(CFG) for t in study_outputs(CFG, name)]
+    return studies + figure_files(all_figures(CFG)) + ["results/verdicts.rst"]
 
 
 # ----------------------------------------------------------------------------- rule helpers
@@ -115,7 +117,22 @@ def summary_inputs(wc):
     out = {"transfer": f"results/studies/{wc.study}/transfer.nc", "advice": f"results/studies/{wc.study}/advice.nc"}
     if CFG["studies"][wc.study].get("decomposition", {}).get("enabled", False):
         out["kappa"] = f"results/studies/{wc.study}/kappa.nc"
+        out["sweep"] = f"results/studies/{wc.study}/sweep.nc"  # its runs' linearisation gap
     return out
+
+
+VERDICT_DATASETS = ("transfer.nc", "comparison.nc", "rf.nc")
+
+
+def verdict_inputs(wc):
+    """The analysis datasets that carry each enabled study's verdict (transfer, comparison or rf):
+    the inputs of the report front page's table (rule `verdicts`)."""
+    return [
+        path
+        for name in enabled_studies(CFG)
+        for path in study_outputs(CFG, name)
+        if Path(path).name in VERDICT_DATASETS
+    ]
 
 
 def advice_targets(wc):

@@ -8,7 +8,7 @@ rule compare:
         code=ANALYSIS_CODE,
     output:
         nc="results/studies/{study}/comparison.nc",
-        md="results/studies/{study}/comparison.md",
+        md=report("results/studies/{study}/comparison.md", caption="../report/summary.rst", category="{study}"),
         csv="results/studies/{study}/comparison.csv",
     log:
         "results/logs/studies/{study}/compare.log",

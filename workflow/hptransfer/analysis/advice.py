@@ -44,9 +44,10 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from ..io import describe
 from .coords import coordinate_name, hp_value, map_over_param
-from .flops import CostModel
 from .extrapolation import MIN_LAW_WIDTHS, Drift, Estimate, Extrapolation, drift_per_doubling, extrapolate_law
+from .flops import CostModel
 from .optimum import fit_interpolant
 from .rates import MARGIN_ATOL
 
@@ -661,4 +662,4 @@ def advise(transfer: xr.Dataset, targets, cost: CostModel | None = None, budget:
     :class:`~hptransfer.analysis.flops.CostModel` (None: no FLOPs, Theorem 2 undecided); ``budget``:
     the FLOP budget of Theorem 2 (default: the cost of tuning directly at each target).
     """
-    return map_over_param(transfer, lambda part: _advise_single(part, targets, cost, budget))
+    return describe(map_over_param(transfer, lambda part: _advise_single(part, targets, cost, budget)))

@@ -14,9 +14,10 @@ Metrics (per scheme ``param`` and width n):
   not-a-knot cubic spline in nu, optimum on the bracket of the discrete argmin). It is 0 at the
   reference width, +inf where the transferred value falls where some seed diverged at width n, and
   NaN where it falls between a finite and a diverged grid point (the loss is not known there).
-  Interval: percentile bootstrap over seeds; a replicate draws seeds with replacement *once* and
-  uses the same draw for every scheme and width, re-running the reference optimum, the reading at
-  the transferred value and width n's own optimum.
+  Interval: the parametric bootstrap of the transfer analysis (:func:`~hptransfer.analysis.optimum.
+  replicate_means`: seed means redrawn with the pooled seed noise near each optimum, valid with
+  two or three seeds); each replicate study re-runs the reference optimum, the reading at the
+  transferred value and width n's own optimum.
 * **stability over the grid**: fraction of runs (grid points x seeds) at width n that did not
   diverge (``diverged`` flag or a non-finite metric).
 * **stability at the transferred value**: fraction of seeds at width n that did not diverge at
@@ -24,15 +25,16 @@ Metrics (per scheme ``param`` and width n):
 * **optimal-hp exponent** x: least squares fit of ``nu*(n) = c - x log2 n`` (for the learning rate
   ``log2 eta*(n) = c - x log2 n``, i.e. eta* ~ n^-x) over the widths whose optimum is finite and
   not at a grid edge; standard error from the residuals, Student-t interval, and a percentile
-  bootstrap interval over seeds (the same replicates). The swept learning rate is the base-width
+  interval over the same replicate studies. The swept learning rate is the base-width
   LR of the scheme, so x measures what the scheme's own scaling leaves over (0: perfect transfer).
   The *effective* exponent fits the same law to the hidden-layer LR the scheme actually applies
   (swept LR times the table's width and depth factors): that is the exponent the source's
   "eta* ~ w^-0.85" refers to, and it equals x for SP.
-* **paired difference** (candidate - baseline, default adaptive - mup) of the transfer errors per
-  width with a percentile bootstrap interval from the same seed draws (seeds are paired across
-  schemes: same seed id, same data order). A width decides for a scheme only when the interval
-  excludes 0 and neither scheme (nor the reference width) has an edge optimum.
+* **difference** (candidate - baseline, default adaptive - mup) of the transfer errors per width with
+  a percentile interval over the replicate studies, the schemes' noise drawn independently
+  (runs of the same seed id share data order and so may correlate; ignoring that can only widen
+  the interval). A width decides for a scheme only when the interval excludes 0 and neither
+  scheme (nor the reference width) has an edge optimum.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from scipy import stats
 
 from .coords import hp_coordinate
 from .formatting import format_with_inf
-from .optimum import bootstrap_optimum, find_optima, find_optimum, fit_interpolant, seed_mean
+from .optimum import bootstrap_optimum, find_optima, find_optimum, fit_interpolant, replicate_means, seed_mean
 from .transfer import resolve_config
 
 __all__ = [
@@ -58,7 +60,7 @@ __all__ = [
     "Contrast",
     "ExponentFit",
     "Exponents",
-    "SeedReplicates",
+    "Replicates",
     "Stability",
     "TransferEstimates",
     "compare_schemes",
@@ -137,9 +139,8 @@ class Stability:
 
 
 @dataclass(frozen=True)
-class SeedReplicates:
-    """Bootstrap replicates (replicate, param, width), one seed draw shared by every scheme and
-    width so that differences between schemes are paired."""
+class Replicates:
+    """Estimates of the replicate studies (replicate, param, width) of the parametric bootstrap."""
 
     nu_star: np.ndarray
     transfer_error: np.ndarray  # 0 at the reference width, as the point estimate
@@ -170,7 +171,7 @@ class Exponents:
 
 @dataclass(frozen=True)
 class Contrast:
-    """The paired candidate - baseline comparison of transfer errors, per width."""
+    """The candidate - baseline comparison of transfer errors, per width."""
 
     candidate: str
     baseline: str
@@ -429,54 +430,43 @@ def _stability(x: ComparisonInputs, nu_ref: np.ndarray) -> Stability:
 # --------------------------------------------------------------------------- seed replicates
 
 
-def _unique_draws(n_seed: int, n_boot: int, seed: int):
-    """Seed draws (n_boot, n_seed) and their unique multisets: a seed mean depends only on the
-    multiset, so each is computed once (3 multisets for 2 seeds, 126 for 5)."""
-    rng = np.random.default_rng([int(seed), 0xC0])
-    draws = np.sort(rng.integers(0, n_seed, size=(n_boot, n_seed)), axis=1)
-    unique, inverse = np.unique(draws, axis=0, return_inverse=True)
-    return unique, inverse.ravel()
-
-
-def _replicate_estimates(nu, losses, draws, ref_idx: int) -> tuple[np.ndarray, np.ndarray]:
-    """(nu_star, transfer_error), each (U, P, W), for every unique seed draw: the reference
-    optimum, the reading at it and each width's own optimum, all redone on the drawn seeds.
-
-    ``losses`` is (P, W, G, S) with NaN for diverged runs; ``draws`` is (U, S).
-    """
-    P, W, G, _ = losses.shape
-    U = draws.shape[0]
-    means = seed_mean(losses[..., draws], axis=-1)  # (P, W, G, U)
-    means = np.moveaxis(means, -1, 0)  # (U, P, W, G)
+def _replicate_estimates(nu, means: np.ndarray, ref_idx: int) -> tuple[np.ndarray, np.ndarray]:
+    """(nu_star, transfer_error), each (U, P, W), of replicate studies given their seed means
+    ``means`` (U, P, W, G): the reference optimum, the reading at it and each width's own optimum,
+    all redone on the replicate."""
+    U, P, W, G = means.shape
     nu_star, loss_star, _, _ = find_optima(nu, means.reshape(-1, G))
     nu_star, loss_star = nu_star.reshape(U, P, W), loss_star.reshape(U, P, W)
     nu_ref = nu_star[:, :, ref_idx]  # (U, P)
     loss_tr = np.full((U, P, W), np.nan)
-    for u in range(U):
-        for p in range(P):
-            if not np.isfinite(nu_ref[u, p]):
-                continue
-            for w in range(W):
-                loss_tr[u, p, w] = fit_interpolant(nu, means[u, p, w])(nu_ref[u, p])
+    for u, p in zip(*np.nonzero(np.isfinite(nu_ref))):
+        for w in range(W):
+            loss_tr[u, p, w] = fit_interpolant(nu, means[u, p, w])(nu_ref[u, p])
     return nu_star, _difference(loss_tr, loss_star)
 
 
-def _seed_replicates(x: ComparisonInputs) -> SeedReplicates | None:
-    """Replicates over seed draws shared by every scheme and width; None with fewer than two
-    seeds (nothing to resample)."""
+def _replicates(x: ComparisonInputs) -> Replicates | None:
+    """Replicate studies of every scheme and width (one generator per scheme and width, so a
+    result does not depend on what else is in the sweep); None with one seed."""
     if x.n_seeds < 2:
         return None
-    draws, inverse = _unique_draws(x.n_seeds, int(x.bootstrap["n"]), int(x.bootstrap["seed"]))
-    nu_star, transfer_error = _replicate_estimates(x.nu, x.losses, draws, x.reference_index)
-    transfer_error = transfer_error[inverse]  # expand to n_boot replicates
+    n = int(x.bootstrap["n"])
+    P, W = x.losses.shape[:2]
+    means = np.empty((n, *x.losses.shape[:3]))
+    for p, w in np.ndindex(P, W):
+        rng = np.random.default_rng([int(x.bootstrap["seed"]), 0xC0, p, int(x.widths[w])])
+        drawn = replicate_means(x.losses[p, w], n, rng)
+        # no complete grid point to learn the noise from: the observed means, unperturbed
+        means[:, p, w] = seed_mean(x.losses[p, w], axis=-1) if drawn is None else drawn
+    nu_star, transfer_error = _replicate_estimates(x.nu, means, x.reference_index)
     _zero_at_reference(transfer_error, x.reference_index)
-    return SeedReplicates(nu_star=nu_star[inverse], transfer_error=transfer_error)
+    return Replicates(nu_star=nu_star, transfer_error=transfer_error)
 
 
 # ------------------------------------------------------------------------------- the exponents
 
 
-def _exponents(x: ComparisonInputs, est: TransferEstimates, reps: SeedReplicates | None) -> Exponents:
+def _exponents(x: ComparisonInputs, est: TransferEstimates, reps: Replicates | None) -> Exponents:
     """Optimal-hp exponent fits over the widths with a bracketed optimum: an edge optimum only
     bounds the true one, and would bias the slope."""
     P = len(x.params)
@@ -523,7 +513,7 @@ def _decide(diff, diff_lo, diff_hi, edge_involved, is_ref, names) -> list[str]:
 
 
 def _verdict(widths, decisions, diff, lo, hi, names, level, n_seed, depth_text) -> tuple[str, str]:
-    """(label, explanation) over all widths; the explanation lists every paired interval, so a
+    """(label, explanation) over all widths; the explanation lists every interval of the difference, so a
     reader can check the label."""
     fmt = format_with_inf
     cand, base = names
@@ -552,17 +542,17 @@ def _verdict(widths, decisions, diff, lo, hi, names, level, n_seed, depth_text) 
         label = "cannot separate"
         head = (
             f"cannot separate {cand} from {base} at the widths measured: every {pct} interval "
-            "of the paired difference contains 0 or involves an edge optimum"
+            "of the difference contains 0 or involves an edge optimum"
         )
-    seeds_note = f" Only {n_seed} seed(s): the bootstrap intervals are coarse." if n_seed < 4 else ""
+    seeds_note = f" Only {n_seed} seed: no interval." if n_seed < 2 else ""
     text = (
-        f"{head}. Model: {depth_text}. Transfer error {cand} - {base} ({pct} paired bootstrap "
+        f"{head}. Model: {depth_text}. Transfer error {cand} - {base} ({pct} parametric bootstrap "
         f"interval over {n_seed} seeds): {per_width}.{seeds_note}"
     )
     return label, text
 
 
-def _contrast(x: ComparisonInputs, est: TransferEstimates, reps: SeedReplicates | None) -> Contrast:
+def _contrast(x: ComparisonInputs, est: TransferEstimates, reps: Replicates | None) -> Contrast:
     """Paired candidate - baseline difference of transfer errors, decisions and the verdict."""
     cand, base = x.contrast
     W = x.widths.size
@@ -616,7 +606,7 @@ def compare_schemes(sweep: xr.Dataset, cfg: dict | None = None) -> Comparison:
     x = comparison_inputs(sweep, cfg)
     est = _transfer_estimates(x)
     stability = _stability(x, est.nu_transferred)
-    reps = _seed_replicates(x)
+    reps = _replicates(x)
     if reps is None:
         te_lo, te_hi = np.full(est.transfer_error.shape, np.nan), np.full(est.transfer_error.shape, np.nan)
     else:

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import xarray as xr
 
+from ..io import describe
 from .comparison import Comparison, ExponentFit, compare_schemes
 from .coords import coordinate_name, hp_value
 from .transfer import INTERPOLANT
@@ -27,8 +28,8 @@ DEFINITIONS = {
         "diverges at width n; NaN: it falls between a finite and a diverged grid point)"
     ),
     "transfer_error_interval": (
-        "percentile bootstrap over seeds: each replicate resamples the seeds with replacement once, "
-        "jointly for every scheme and width, and recomputes the reference optimum, the reading at the "
+        "parametric bootstrap: replicate studies whose seed means are redrawn with the pooled seed "
+        "noise near each optimum, each recomputing the reference optimum, the reading at the "
         "transferred value and width n's optimum; replicates whose reading is undefined (NaN) are "
         "left out"
     ),
@@ -41,7 +42,7 @@ DEFINITIONS = {
     "lr_exponent": (
         "x in nu*(n) = c - x log2(n) (for lr: eta*(n) ~ n^-x), least squares over the widths whose "
         "optimum is finite and not at a grid edge; se from the residuals, Student-t interval, and a "
-        "percentile bootstrap interval over seeds"
+        "percentile interval over the same replicate studies"
     ),
     "lr_exponent_effective": (
         "the same fit for the hidden-layer learning rate the scheme applies at the optimum (swept "
@@ -49,11 +50,12 @@ DEFINITIONS = {
         "source's eta* ~ w^-0.85; equal to lr_exponent for SP"
     ),
     "transfer_error_diff": (
-        "paired difference candidate - baseline of the transfer errors at each width (negative: "
-        "the candidate transfers better), percentile bootstrap over the same seed draws"
+        "difference candidate - baseline of the transfer errors at each width (negative: the "
+        "candidate transfers better), percentile interval over the same replicate studies (the "
+        "schemes' noise drawn independently)"
     ),
     "decision": (
-        "a width decides for a scheme when the interval of the paired difference excludes 0 and no "
+        "a width decides for a scheme when the interval of the difference excludes 0 and no "
         "edge optimum is involved (either scheme at width n or at the reference width)"
     ),
 }
@@ -153,12 +155,8 @@ def _contrast_variables(r: Comparison, pct: str) -> dict:
     cand, base = c.candidate, c.baseline
     return {
         "transfer_error_diff": _var(_W, c.difference, f"transfer error {cand} - {base}", "loss"),
-        "transfer_error_diff_lo": _var(
-            _W, c.difference_lo, f"lower {pct} paired bootstrap bound of the difference", "loss"
-        ),
-        "transfer_error_diff_hi": _var(
-            _W, c.difference_hi, f"upper {pct} paired bootstrap bound of the difference", "loss"
-        ),
+        "transfer_error_diff_lo": _var(_W, c.difference_lo, f"lower {pct} bootstrap bound of the difference", "loss"),
+        "transfer_error_diff_hi": _var(_W, c.difference_hi, f"upper {pct} bootstrap bound of the difference", "loss"),
         "decision": _var(_W, np.array(c.decisions, dtype=object), DEFINITIONS["decision"], ""),
         "verdict": _var(
             (),
@@ -167,7 +165,9 @@ def _contrast_variables(r: Comparison, pct: str) -> dict:
             "some widths | mixed | cannot separate | not applicable",
             "",
         ),
-        "verdict_explanation": _var((), c.explanation, "the verdict with per-width paired intervals", ""),
+        "verdict_explanation": _var(
+            (), c.explanation, "the verdict with the per-width intervals of the difference", ""
+        ),
     }
 
 
@@ -215,7 +215,7 @@ def comparison_dataset(r: Comparison) -> xr.Dataset:
     }
     ds = xr.Dataset(variables, coords=_coordinates(r))
     ds.attrs.update(_attributes(r))
-    return ds
+    return describe(ds)
 
 
 def analyze_comparison(sweep: xr.Dataset, cfg: dict | None = None) -> xr.Dataset:

@@ -116,14 +116,14 @@ def _exponent_lines(ds: xr.Dataset) -> list[str]:
 
 
 def _verdict_lines(ds: xr.Dataset, names: list[str]) -> list[str]:
-    """The verdict, and per width the paired difference with its interval and decision."""
+    """The verdict, and per width the difference with its interval and decision."""
     level = _level(ds)
     lines = [
         f"## Verdict: {names[0]} vs {names[1]}",
         "",
         f"**{ds['verdict'].values.item()}** — {ds['verdict_explanation'].values.item()}",
         "",
-        f"| width | transfer error {names[0]} - {names[1]} | {level} paired interval | decision |",
+        f"| width | transfer error {names[0]} - {names[1]} | {level} interval | decision |",
         "|---:|---:|---|---|",
     ]
     for w in ds["width"].values:
@@ -179,8 +179,8 @@ def render_comparison_summary(ds: xr.Dataset) -> str:
         f"Schemes {', '.join(map(str, ds['param'].values))}; swept `{hp}` on the same grid, widths "
         f"{widths}, {ds.attrs.get('n_seeds')} seed(s); model: {ds.attrs.get('depth_model')}. "
         f"Tuned at the reference width {ds.attrs.get('reference_width')}; intervals: "
-        f"{_level(ds)} percentile bootstrap over seeds (seeds resampled jointly for all schemes "
-        "and widths).",
+        f"{_level(ds)} parametric bootstrap (seed means redrawn with the pooled seed noise near "
+        "each optimum).",
         "",
         "## Transfer error and stability (the source's Table 1)",
         "",

@@ -69,5 +69,5 @@ def map_over_param(sweep: xr.Dataset, analyse: Callable[[xr.Dataset], xr.Dataset
     params = list(sweep["param"].values)
     parts = [analyse(sweep.sel(param=p, drop=True).assign_attrs(sweep.attrs)) for p in params]
     stacked = xr.concat(parts, dim=pd.Index(params, name="param"), combine_attrs="override")
-    stacked["param"].attrs.update(long_name="parametrization", units="")
+    stacked["param"].attrs.update(long_name="parametrization", units="1")
     return stacked

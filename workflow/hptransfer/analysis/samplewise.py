@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from ..config import defaults
+from ..io import describe
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,13 @@ def overlap_matrices(mci: xr.DataArray, fraction: float, hp: str = "lr") -> xr.D
                 if ov_h:
                     hard[g, a, b], easy[g, a, b], pairs[g, a, b] = np.mean(ov_h), np.mean(ov_e), len(ov_h)
     dims = (hp, "width_a", "width_b")
-    coords = {hp: grid, "width_a": widths, "width_b": widths}
+    coords = {
+        hp: grid,
+        "width_a": ("width_a", widths, {"long_name": "width n of the first run of a pair", "units": "1"}),
+        "width_b": ("width_b", widths, {"long_name": "width n of the second run of a pair", "units": "1"}),
+    }
     what = f"{100 * fraction:g}%"
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "overlap_hard": (
                 dims,
@@ -147,6 +152,7 @@ def overlap_matrices(mci: xr.DataArray, fraction: float, hp: str = "lr") -> xr.D
         },
         coords=coords,
     )
+    return describe(ds)
 
 
 # ---------------------------------------------------------------------------------- subset sweeps
@@ -171,6 +177,7 @@ def subset_sweep(
             "diverged": part["diverged"].astype(bool),
         }
     )
+    ds = describe(ds)
     ds.attrs = {
         "study": f"{sweep.attrs.get('study', '')} ({subset} {pct.strip()})".replace(" )", ")"),
         "hp": hp,
@@ -228,20 +235,24 @@ def analyze_samplewise(
             sweep["mci"].mean("sample").transpose("width", hp, "seed").values,
             {"long_name": "mean MCI over the validation examples per run", "units": "1"},
         ),
-        "val_label": ("sample", reference["val_label"].values, {"long_name": "class label"}),
+        "val_label": ("sample", reference["val_label"].values, {"long_name": "class label", "units": "1"}),
         "easy": (
             "sample",
             np.isin(np.arange(P), easy),
-            {"long_name": f"easy subset: lowest {100 * settings['easy_fraction']:g}% reference MCI"},
+            {"long_name": f"easy subset: lowest {100 * settings['easy_fraction']:g}% reference MCI", "units": "1"},
         ),
         "hard": (
             "sample",
             np.isin(np.arange(P), hard),
-            {"long_name": f"hard subset: highest {100 * settings['hard_fraction']:g}% reference MCI"},
+            {"long_name": f"hard subset: highest {100 * settings['hard_fraction']:g}% reference MCI", "units": "1"},
         ),
-        "example_index": (("side", "rank"), chosen, {"long_name": "validation example (sample index)"}),
+        "example_index": (("side", "rank"), chosen, {"long_name": "validation example (sample index)", "units": "1"}),
         "example_mci": (("side", "rank"), mci_ref[chosen], {"long_name": "MCI of the example", "units": "1"}),
-        "example_label": (("side", "rank"), reference["val_label"].values[chosen], {"long_name": "class label"}),
+        "example_label": (
+            ("side", "rank"),
+            reference["val_label"].values[chosen],
+            {"long_name": "class label", "units": "1"},
+        ),
         "example_psi": (
             ("side", "rank", "component"),
             psi[chosen],
@@ -265,9 +276,9 @@ def analyze_samplewise(
         data["example_image"] = (
             ("side", "rank", "y", "x", "channel"),
             pix.reshape(*chosen.shape, *pix.shape[1:]),
-            {"long_name": "validation image in pixel space [0, 1]"},
+            {"long_name": "validation image in pixel space [0, 1]", "units": "1"},
         )
-    ds = xr.Dataset(data, coords=coords).merge(overlaps)
+    ds = describe(xr.Dataset(data, coords=coords).merge(overlaps), _EXAMPLE_COORDINATES)
     ds.attrs = {
         "study": sweep.attrs.get("study", ""),
         "hp": hp,
@@ -291,6 +302,12 @@ def analyze_samplewise(
         "sweep_easy": subset_sweep(sweep, easy, "easy", widths, settings["easy_fraction"]),
         "sweep_hard": subset_sweep(sweep, hard, "hard", widths, settings["hard_fraction"]),
     }
+
+
+_EXAMPLE_COORDINATES = {
+    "side": ("end of the reference run's MCI order the examples come from (lowest | highest)", "1"),
+    "rank": ("rank of the example from that end (1: the most extreme)", "1"),
+}
 
 
 def reference_run_path(run_paths: list[str], sweep: xr.Dataset, settings: dict) -> str:

@@ -4,8 +4,8 @@ Pipeline for one parametrization (paper.md §1, §5 intro, §7):
 
 1. seed means of the metric per (width, hp), diverged runs counted as +inf
    (:func:`~hptransfer.analysis.optimum.seed_mean`);
-2. per width, the optimum nu*(n) of the cubic-spline interpolant in nu with a percentile bootstrap
-   interval over seeds, and an edge flag (:mod:`~hptransfer.analysis.optimum`);
+2. per width, the optimum nu*(n) of the cubic-spline interpolant in nu with a parametric bootstrap
+   interval (seed means redrawn with the pooled seed noise), and an edge flag (:mod:`~hptransfer.analysis.optimum`);
 3. the transferred loss: each width's interpolant read at the reference width's optimum
    (default the smallest width, as the paper's nu*(128));
 4. scaling fits L(n) = L_inf + A n^-alpha along nu*(n) and along the transferred nu, and the LR law
@@ -27,9 +27,10 @@ import xarray as xr
 from scipy import stats
 
 from ..config import defaults
+from ..io import describe
 from .coords import coordinate_name, hp_coordinate, hp_value, map_over_param
 from .fits import fit_lr_law, fit_scaling
-from .optimum import bootstrap_optimum, find_optimum, fit_interpolant, seed_mean
+from .optimum import INTERVAL_METHOD, bootstrap_optimum, find_optimum, fit_interpolant, seed_mean
 from .rates import INFINITY_CHOICES, estimate_rates, theorem2
 
 __all__ = ["DEFAULTS", "analyze_transfer", "resolve_config"]
@@ -333,7 +334,7 @@ def _analyze_transfer_single(sweep: xr.Dataset, cfg: dict) -> xr.Dataset:
         analysis_step=sweep.attrs.get("analysis_step", "last"),
         interpolant=INTERPOLANT,
         bootstrap=json.dumps(cfg["bootstrap"], sort_keys=True),
-        bootstrap_method="percentile bootstrap over seeds (resampled with replacement)",
+        bootstrap_method=INTERVAL_METHOD,
         interval_level=level,
         infinity=cfg["infinity"],
         reference_width=ref_width,
@@ -373,4 +374,4 @@ def analyze_transfer(sweep: xr.Dataset, cfg: dict | None = None) -> xr.Dataset:
     ``curve_points`` (201).
     """
     resolved = resolve_config(cfg)
-    return map_over_param(sweep, lambda part: _analyze_transfer_single(part, resolved))
+    return describe(map_over_param(sweep, lambda part: _analyze_transfer_single(part, resolved)))

@@ -50,6 +50,9 @@ SCHEDULE: dict[str, Any] = {"kind": "wsd", "warmup": 0.04, "cooldown": 0.2}
 # setting at its default, so adding these settings changed no run's identity.
 PRECISION = "auto"
 COMPILE = "auto"
+# The decomposition's rule (``decomposition.linearization``): the paper's left-point gradient. Like the
+# execution settings, left out of a run config at its default.
+LINEARIZATION = "left"
 # The EMA window and subsampling schedules of paper §4.1.
 EMA: dict[str, Any] = {"window_start": 50, "window_end": 2000, "ramp_steps": 2000, "tau_start": 2, "tau_end": 10}
 

@@ -285,6 +285,7 @@ class Decomposition(Config):
     topk: tuple[int, ...]
     analysis_steps: tuple[int, ...]
     max_components: int | None = omitted()
+    linearization: str | None = omitted()  # absent: "left", the paper's rule
 
 
 # ------------------------------------------------------------------------------------------ the run

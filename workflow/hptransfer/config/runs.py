@@ -70,7 +70,7 @@ def training_settings(cfg: dict, s: dict, key: RunKey) -> dict:
         "seed": key.seed,
         "training": execution_settings(copy.deepcopy(s["training"])),
         "ema": copy.deepcopy(s["ema"]),
-        "decomposition": copy.deepcopy(s["decomposition"]),
+        "decomposition": without_default(copy.deepcopy(s["decomposition"]), "linearization", defaults.LINEARIZATION),
     }
 
 
@@ -80,10 +80,16 @@ def execution_settings(training: dict) -> dict:
     names them only where a study sets them and existing runs keep their identity."""
     if isinstance(training.get("compile"), bool):
         training["compile"] = "on" if training["compile"] else "off"
-    for key, default in (("precision", defaults.PRECISION), ("compile", defaults.COMPILE)):
-        if training.get(key) == default:
-            del training[key]
-    return training
+    without_default(training, "precision", defaults.PRECISION)
+    return without_default(training, "compile", defaults.COMPILE)
+
+
+def without_default(block: dict, key: str, default) -> dict:
+    """``block`` without ``key`` where it holds its default (so a run config names a setting only
+    where a study changes it, and adding the setting changed no run's identity)."""
+    if block.get(key) == default:
+        del block[key]
+    return block
 
 
 def apply_hp(optimizer: dict, hp: str, value: float) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .findings import widths_text
 from .panels import log2_axis, offsets
 from .style import hp_label, new_figure, scheme_colors, scheme_marker
 
@@ -78,3 +79,16 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         axes[1].set_ylabel("hidden-layer learning rate\napplied at the optimum")
         axes[1].set_title("(b) hidden-layer LR (source: ∝ w$^{-0.85}$)")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per scheme: the widths whose optimum entered the exponent fit (report caption)."""
+    ds = inputs["comparison"]
+    out = []
+    for p in ds["param"].values:
+        edges = [int(w) for w in ds["width"].values if bool(ds["at_edge"].sel(param=p, width=w))]
+        used = int(ds["lr_exponent_n_points"].sel(param=p)) if "lr_exponent_n_points" in ds else None
+        fit = f"{used} width(s) enter the exponent fit" if used is not None else "exponent fit"
+        edge = f"; optimum at a grid edge (left out) at width {widths_text(edges)}" if edges else ""
+        out.append(f"scheme {p}: {fit}{edge}")
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from .findings import stability_trend
 from .panels import log2_axis, offsets
 from .style import new_figure, scheme_colors, scheme_marker
 
@@ -39,3 +40,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     axes[0].set_ylabel("fraction of runs not diverged")
     axes[0].legend(title="scheme")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per scheme: the fraction of runs not diverged at the smallest and largest width (report caption)."""
+    return stability_trend(inputs["comparison"])

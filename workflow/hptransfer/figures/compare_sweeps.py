@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .findings import per_param, sweep_findings
 from .panels import draw_sweep_panel, hp_x
 from .style import new_figure
 
@@ -31,3 +32,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         "(dotted: value transferred from the reference width)"
     )
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per scheme: optimum movement, edge optima and the cost of the transferred value (report caption)."""
+    return [line for p, t in per_param(inputs["transfer"]) for line in sweep_findings(t, p)]

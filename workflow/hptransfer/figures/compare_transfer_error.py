@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 from matplotlib import transforms
 
+from .findings import comparison_at_largest
 from .panels import log2_axis, offsets
 from .style import new_figure, scheme_colors, scheme_marker
 
@@ -58,3 +59,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     if ax.get_legend_handles_labels()[0]:
         ax.legend(title="scheme")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per scheme at the largest width: transfer error, stability, edge optima (report caption)."""
+    return comparison_at_largest(inputs["comparison"])

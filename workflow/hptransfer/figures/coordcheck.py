@@ -21,6 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from .findings import slope_ranges
 from .panels import positive, readable_log_axis
 from .style import new_figure
 
@@ -118,3 +119,11 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
         f"lr {ds.attrs.get('lr', float('nan')):g}, base width {ds.attrs.get('base_width', '')})"
     )
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per parametrization: the range of the slopes in the legends (each layer group's, at each step
+    drawn), and whether they are all near 0 (report caption)."""
+    ds = inputs["coordcheck"]
+    steps = list(settings.get("steps", default_steps(int(ds["step"].max()))))
+    return slope_ranges(ds, steps, layer_groups(ds["layer"].values))

@@ -19,6 +19,8 @@ from __future__ import annotations
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .decomposition_curves import phi_at_analysis_step
+from .findings import kappa_ranges, profile_agreement
 from .panels import draw_kappa_panel, draw_profile_panel, figure_legend, kappa_marker_handle, width_legend_handles
 from .selection import chosen_hp_value
 from .style import new_figure, width_colors
@@ -39,3 +41,10 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     figure_legend(fig, width_legend_handles(widths, colors, failed, max(widths)) + [kappa_marker_handle(hp)])
     fig.suptitle(f"{sweep.attrs.get('study', '')}: truncation and top-k profile", fontsize=11)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """κ̂(n) per width and how far each width's profile follows n_max's (report caption)."""
+    kappa, sweep = inputs["kappa"], inputs["sweep"]
+    value = chosen_hp_value(sweep, settings)
+    return kappa_ranges(kappa) + [profile_agreement(phi_at_analysis_step(sweep, kappa), kappa, value)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .findings import kappa_ranges
 from .panels import draw_kappa_panel, figure_legend, width_legend_handles
 from .selection import study_inputs
 from .style import new_figure, panel_label, width_colors
@@ -35,3 +36,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     per_hp = " per swept hyperparameter" if len(kappas) > 1 else ""
     fig.suptitle(rf"truncation $\hat\kappa(n)$ from Algorithm 1{per_hp}", fontsize=11)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """κ̂(n) per width for each sweep drawn (report caption)."""
+    return [line for group in study_inputs(inputs, ("kappa",)) for line in kappa_ranges(group["kappa"])]

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .findings import bimodality, fmt, local_minima, lowest_loss, optimum_spread
 from .panels import draw_loglog_sweep_panel, figure_legend, readable_log_axis, star_handles, width_handles
 from .style import new_figure, width_colors
 
@@ -56,3 +57,39 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     readable_log_axis(axes[0], "y")
     figure_legend(fig, width_handles(widths, colors) + star_handles(edge))
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Each panel's two-basin curves, optimum spread and lowest loss, and how (b) compares with (a)
+    on each (report caption)."""
+    plain, layerwise = inputs["plain_transfer"], inputs["transfer"]
+    out = []
+    for label, t in (("(a)", plain), ("(b)", layerwise)):
+        out.append(
+            f"{label} {t.attrs.get('study', '')}: {bimodality(t)}; the optimum spans "
+            f"{fmt(optimum_spread(t), '.2g')} grid steps over the widths; "
+            f"lowest optimal loss {fmt(lowest_loss(t), '.4g')}"
+        )
+    comparisons = [
+        (
+            "curves with two basins",
+            len(local_minima(layerwise)),
+            len(local_minima(plain)),
+            "fewer",
+            "more",
+            "as many as",
+        ),
+        (
+            "optimum spread over the widths",
+            optimum_spread(layerwise),
+            optimum_spread(plain),
+            "narrower",
+            "wider",
+            "the same as",
+        ),
+        ("lowest optimal loss", lowest_loss(layerwise), lowest_loss(plain), "lower", "higher", "the same as"),
+    ]
+    for what, b, a, less, more, same in comparisons:
+        if np.isfinite(a) and np.isfinite(b):
+            out.append(f"{what}: (b) {f'{less} than' if b < a else f'{more} than' if b > a else same} (a)")
+    return out

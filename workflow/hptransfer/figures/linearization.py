@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from ..analysis.linearization import describe_run_gap, gap_at, gap_lines, gap_summary
 from .selection import chosen_hp_value, valid_steps
 from .style import hp_label, new_figure
 
@@ -29,3 +30,17 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     ax.set_title(f"n = {width}, {hp_label(hp)} = {value:g}, seed {seed} (relative gap {gap:.1%})")
     ax.legend()
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """The drawn run's linearisation gap and direction, then the gap over every run of the sweep: its
+    range, where it is largest and where its seed mean exceeds 5% (report caption)."""
+    sweep = inputs["sweep"]
+    hp = sweep.attrs["hp"]
+    value = chosen_hp_value(sweep, settings)
+    width = int(settings.get("width", sweep["width"].values[0]))
+    seed = int(settings.get("seed", sweep["seed"].values[0]))
+    drawn = describe_run_gap(*gap_at(sweep, width, value, seed))
+    out = [f"the run drawn (width {width}, {hp} = {value:g}, seed {seed}): {drawn} at its last step"]
+    gap = gap_summary(sweep)
+    return out + ([line.removeprefix("- ") for line in gap_lines(gap)] if gap else [])

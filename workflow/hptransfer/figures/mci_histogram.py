@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .findings import overlap_level
 from .selection import nearest_grid_value
 from .style import new_figure
 
@@ -76,3 +77,9 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     im = draw_overlap(axes[2], easy, widths, vmin, vmax, f"easiest {pct}, {hp} = {lr:g}")
     fig.colorbar(im, ax=axes[1:], shrink=0.8, label="mean fraction overlap")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """The mean overlap across widths against chance (report caption)."""
+    sw = inputs["samplewise"]
+    return [overlap_level(sw, chosen_lr(sw, settings))]

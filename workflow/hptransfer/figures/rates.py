@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .findings import edge_optima
 from .panels import log2_axis
 from .style import new_figure
 
@@ -78,3 +79,10 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     infinity = ("∞ = n_max" + (f" = {n_max:g}" if n_max is not None else "")) if against_n_max else "∞ = fitted limits"
     fig.suptitle(f"{t.attrs.get('study', '')}: verdict {str(t['verdict'].values)} ({infinity})")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Which widths the rates could use (report caption; the rates and verdict follow)."""
+    t = inputs["transfer"]
+    parts = [(None, t)] if "param" not in t.dims else [(str(p), t.sel(param=p)) for p in t["param"].values]
+    return [(f"scheme {p}: " if p else "") + edge_optima(part) for p, part in parts]

@@ -15,8 +15,13 @@ PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creato
 PNG_METADATA = {"Software": None}
 
 
+def drawer(module: str):
+    """The drawer module ``module`` of this package (its ``draw``, and its ``findings`` if any)."""
+    return importlib.import_module(f"{__package__}.{module}")
+
+
 def render_figure(module: str, dataset_paths: dict[str, str], settings: dict, pdf: str, png: str) -> None:
-    draw = importlib.import_module(f"{__package__}.{module}").draw
+    draw = drawer(module).draw
     inputs = {name: open_dataset(path) for name, path in dataset_paths.items()}
     with figure_style():
         fig = draw(inputs, settings)

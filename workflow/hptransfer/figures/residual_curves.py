@@ -21,22 +21,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from .decomposition_curves import grid_nu, optimum, phi_at_analysis_step, seed_curves
+from .findings import residual_effect, residual_window
 from .panels import draw_curve, hp_x, log2_axis, nu_x
 from .selection import seed_std, width_subset
 from .style import hp_label, new_figure, width_colors, width_label
-
-
-def window(kappa: xr.Dataset, clip_steps: int) -> tuple[int, int]:
-    """Grid-index range within ``clip_steps`` of every top-κ curve's discrete minimiser."""
-    g = kappa.sizes[kappa.attrs["hp"]]
-    idx = []
-    for name in ("phi_n_kappa", "phi_max_kappa"):
-        for row in np.atleast_2d(kappa[name].values):
-            if np.isfinite(row).any():
-                idx.append(int(np.nanargmin(row)))
-    if not idx:
-        return 0, g - 1
-    return max(0, min(idx) - clip_steps), min(g - 1, max(idx) + clip_steps)
 
 
 def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
@@ -46,7 +34,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     widths = [int(w) for w in kappa["width"].values]
     colors = width_colors(widths + [n_max])
     phi = phi_at_analysis_step(sweep, kappa)
-    lo, hi = window(kappa, int(settings.get("clip_steps", 2)))
+    lo, hi = residual_window(kappa, int(settings.get("clip_steps", 2)))
     if "xlim" in settings:
         x_lo, x_hi = (float(v) for v in hp_x(hp, settings["xlim"]))
     else:
@@ -102,3 +90,8 @@ def _comparable_ylim(residuals: np.ndarray, topk: np.ndarray) -> tuple[float, fl
     span = max(np.ptp(r), np.ptp(t) if t.size else 0.0) * 1.1 or max(abs(r).max() * 0.1, 1e-3)
     mid = 0.5 * (r.min() + r.max())
     return float(mid - span / 2), float(mid + span / 2)
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Whether the residual moves the minimiser, and how flat it is near it (report caption)."""
+    return residual_effect(width_subset(inputs["kappa"], settings), int(settings.get("clip_steps", 2)))

@@ -23,6 +23,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from .findings import rf_slopes
 from .panels import finite_limits, positive, readable_log_axis
 from .style import INFINITY_COLOR, STAR, width_colors
 
@@ -145,3 +146,9 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     for ax in gap_axes[:-1]:
         ax.tick_params(labelbottom=False)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """The gaps' slopes against Theorem 3's, and whether c_n and b_n decay as fast transfer needs
+    (report caption)."""
+    return rf_slopes(inputs["rf"])

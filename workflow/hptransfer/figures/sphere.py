@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .findings import sweep_findings
 from .panels import draw_loglog_sweep_panel, legend, log2_axis, readable_log_axis, star_handles, width_handles
 from .selection import fit_params
 from .style import lr_law_label, scaling_law_label, width_colors
@@ -114,3 +115,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     axd["loss"].sharex(axd["lr"])
     axd["loss"].tick_params(labelbottom=False)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Optimum movement, edge optima and transfer cost (report caption; the rates and verdict follow)."""
+    return sweep_findings(inputs["transfer"])

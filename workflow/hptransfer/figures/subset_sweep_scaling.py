@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from .findings import sweep_findings
 from .panels import draw_scaling_panel, draw_sweep_panel
 from .style import new_figure
 
@@ -21,3 +22,12 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
         axes[row, 1].set_title(f"{subset} subset: scaling of the optimal loss")
         axes[row, 0].set_ylabel(f"final EMA loss on the {subset} subset")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per subset: optimum movement, edge optima and transfer cost (report caption)."""
+    return [
+        f"{subset} subset: {line}"
+        for subset in ("easy", "hard")
+        for line in sweep_findings(inputs[f"transfer_{subset}"])
+    ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import xarray as xr
 
+from ..analysis.linearization import gap_lines, gap_summary
+from .findings import sweep_findings
 from .panels import draw_linearized_overlay, draw_scaling_panel, draw_sweep_panel
 from .style import new_figure
 
@@ -26,3 +28,13 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     ax_a.set_title(f"(a) {sweep.attrs['study']}: sweep" + (" (dashed: linearised)" if linearized else ""))
     ax_b.set_title("(b) scaling of the optimal loss")
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Optimum movement, edge optima, transfer cost; with ``linearized``, the linearisation gap of
+    the dashed curves (report caption)."""
+    out = sweep_findings(inputs["transfer"])
+    if settings.get("linearized", False):
+        gap = gap_summary(inputs["sweep"])
+        out += [line.removeprefix("- ") for line in gap_lines(gap)] if gap else ["the sweep has no linearised loss"]
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .findings import grid_sensitivity, optimum_movement
 from .panels import draw_sweep_panel
 from .selection import study_inputs
 from .style import new_figure, panel_label
@@ -27,3 +28,13 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     if "ylim" in settings:
         axes[0][0].set_ylim(*settings["ylim"])
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Per panel: how the optimum moved over the widths and how much the loss varies over the grid
+    (report caption)."""
+    out = []
+    for group in study_inputs(inputs, ("sweep", "transfer")):
+        t = group["transfer"]
+        out.append(f"{t.attrs.get('study', '')}: {optimum_movement(t)}; {grid_sensitivity(t)}")
+    return out

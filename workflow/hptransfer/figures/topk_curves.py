@@ -21,6 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from .decomposition_curves import grid_nu, phi_at_analysis_step, seed_curves
+from .findings import topk_minimisers
 from .panels import draw_curve, log2_axis, star_handles
 from .selection import seed_std, width_subset
 from .style import hp_label, new_figure, shades, width_colors, width_label
@@ -84,3 +85,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     right.legend(handles=h, ncols=2 if len(h) > 4 else 1, fontsize=7.5)
     fig.suptitle(f"{kappa.attrs.get('study', '')}: decomposed loss curves, n_max = {n_max} as ∞", fontsize=11)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Where the top-κ and the total curves have their minima, width by width (report caption)."""
+    return topk_minimisers(width_subset(inputs["kappa"], settings))

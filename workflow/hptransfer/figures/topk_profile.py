@@ -18,6 +18,8 @@ from __future__ import annotations
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .decomposition_curves import phi_at_analysis_step
+from .findings import profile_agreement
 from .panels import draw_profile_panel, figure_legend, kappa_marker_handle, width_legend_handles
 from .selection import chosen_hp_values, study_inputs
 from .style import new_figure, panel_label, width_colors
@@ -46,3 +48,16 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     figure_legend(fig, width_legend_handles(widths, colors, n_max=max(widths)) + [kappa_marker_handle(hp)])
     fig.suptitle(r"top-k profile $\phi_n^k$ against k", fontsize=11)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """How far each width's profile follows n_max's, per panel (report caption)."""
+    return [
+        profile_agreement(
+            phi_at_analysis_step(group["sweep"], group["kappa"]),
+            group["kappa"],
+            value,
+            group["sweep"].attrs.get("study", ""),
+        )
+        for group, value in profile_panels(inputs, settings)
+    ]

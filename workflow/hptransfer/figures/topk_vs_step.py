@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from .findings import topk_and_residual
 from .selection import chosen_hp_value, chosen_topk, valid_steps
 from .style import hp_label, new_figure
 
@@ -33,3 +34,13 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     ax.set_title(f"{sweep.attrs['study']}: {hp_label(hp)} = {value:g}, k = {k}, seed {seed}")
     ax.legend(ncols=2)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """The run drawn, its top-k and residual change at the last step per width (report caption)."""
+    sweep = inputs["sweep"]
+    hp = sweep.attrs["hp"]
+    value, k = chosen_hp_value(sweep, settings), chosen_topk(sweep, settings)
+    seed = int(settings.get("seed", sweep["seed"].values[0]))
+    run = sweep.sel({hp: value, "seed": seed})
+    return [f"drawn: {hp} = {value:g}, k = {k}, seed {seed}"] + topk_and_residual(run, k)

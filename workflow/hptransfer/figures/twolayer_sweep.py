@@ -12,6 +12,7 @@ from __future__ import annotations
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .findings import bimodality, sweep_findings
 from .panels import draw_loglog_sweep_panel, legend, readable_log_axis, star_handles, width_handles
 from .style import new_figure, width_colors
 
@@ -28,3 +29,8 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict) -> Figure:
     ax.set_title(f"{sweep.attrs.get('study', '')}: k-index model, Adam")
     legend(ax, width_handles(widths, colors) + star_handles(edge), outside=True)
     return fig
+
+
+def findings(inputs: dict[str, xr.Dataset], settings: dict) -> list[str]:
+    """Optimum movement, edge optima, transfer cost and two-basin curves (report caption)."""
+    return sweep_findings(inputs["transfer"]) + [bimodality(inputs["transfer"])]

@@ -193,12 +193,12 @@ def coordinate_check(
             "activation_rms": (
                 ("width", "step", "layer"),
                 np.exp(act),
-                {"long_name": "RMS of the layer output on a fixed probe batch"},
+                {"long_name": "RMS of the layer output on a fixed probe batch", "units": "1"},
             ),
             "change_rms": (
                 ("width", "step", "layer"),
                 np.exp(chg),
-                {"long_name": "RMS of the change of the layer output since initialisation"},
+                {"long_name": "RMS of the change of the layer output since initialisation", "units": "1"},
             ),
             "loss": (
                 ("width", "step"),
@@ -207,9 +207,9 @@ def coordinate_check(
             ),
         },
         coords={
-            "width": np.asarray(widths, dtype=np.int64),
-            "step": np.arange(steps + 1),
-            "layer": np.asarray(layers, dtype=object),
+            "width": ("width", np.asarray(widths, dtype=np.int64), {"long_name": "width n", "units": "1"}),
+            "step": ("step", np.arange(steps + 1), {"long_name": "optimizer steps done", "units": "steps"}),
+            "layer": ("layer", np.asarray(layers, dtype=object), {"long_name": "layer (module name)", "units": "1"}),
         },
         attrs={
             "parametrization": name,
@@ -246,7 +246,7 @@ def fitted_slopes(ds: xr.Dataset) -> xr.Dataset:
             b,
             dims=dims,
             coords={d: ds[d] for d in dims},
-            attrs={"long_name": f"least-squares slope of log {da.name} against log width"},
+            attrs={"long_name": f"least-squares slope of log {da.name} against log width", "units": "1"},
         )
 
     return xr.Dataset(
@@ -289,6 +289,12 @@ def study_coordcheck(settings: dict, tokens: np.ndarray, vocab: int, threads: in
         checks.append(ds.merge(fitted_slopes(ds)))
     names = list(settings["tables"])
     out = xr.concat(checks, dim="parametrization", combine_attrs="drop_conflicts")
-    out = out.assign_coords(parametrization=("parametrization", np.asarray(names, dtype=object)))
+    out = out.assign_coords(
+        parametrization=(
+            "parametrization",
+            np.asarray(names, dtype=object),
+            {"long_name": "parametrization (scheme)", "units": "1"},
+        )
+    )
     out.attrs["config"] = json.dumps(settings, sort_keys=True, default=float)  # what produced it
     return out

@@ -5,6 +5,7 @@ tokenized corpus by the µP Transformer."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from ..config import defaults
 from ..config.checks import (
@@ -172,18 +173,5 @@ LM = StudyKind(
     collector="collect_study",
     input_problems=corpus_input_problems,
 )
-COMPARE = StudyKind(
-    name="compare",
-    schema="lm_study",
-    defaults=defaults.LM_STUDY,
-    problems=compare_problems,
-    run_paths=None,
-    outputs=compare_outputs,
-    describe=describe,
-    run_config=run_config,
-    data_files=corpus_files,
-    data_dir=corpus_data_dir,
-    collector="collect_study",
-    keeps_param_dim=True,
-    input_problems=corpus_input_problems,
-)
+# a comparison is an lm study whose sweep keeps the param dim and whose analysis is the comparison
+COMPARE = replace(LM, name="compare", problems=compare_problems, outputs=compare_outputs, keeps_param_dim=True)

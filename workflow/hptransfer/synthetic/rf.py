@@ -555,8 +555,15 @@ def simulate_rf(
         risks[draw] = simulate_rf_draw(rng, d, N, n, lams, sigma_eps, activation=activation, target=target)
     se = risks.std(axis=0, ddof=1) / math.sqrt(n_draws) if n_draws > 1 else np.full(lams.size, np.nan)
     return xr.Dataset(
-        {"risk": (("draw", "lam"), risks), "risk_mean": ("lam", risks.mean(axis=0)), "risk_se": ("lam", se)},
-        coords={"draw": np.arange(n_draws), "lam": lams},
+        {
+            "risk": (("draw", "lam"), risks, {"long_name": "population risk E(y − f)² of the fit", "units": "1"}),
+            "risk_mean": ("lam", risks.mean(axis=0), {"long_name": "mean risk over the draws", "units": "1"}),
+            "risk_se": ("lam", se, {"long_name": "standard error of the mean risk over the draws", "units": "1"}),
+        },
+        coords={
+            "draw": ("draw", np.arange(n_draws), {"long_name": "draw of features and data", "units": "1"}),
+            "lam": ("lam", lams, {"long_name": "ridge penalty λ (penalty n·λ‖a‖²)", "units": "1"}),
+        },
         attrs={
             "d": d,
             "N": N,
@@ -620,12 +627,36 @@ def _simulation_block(cfg: dict) -> xr.Dataset:
     dims = ("sim_psi2", "sim_draw", "sim_lam")
     return xr.Dataset(
         {
-            "sim_risk": (dims, np.stack([r["risk"].values for r in runs])),
-            "sim_risk_mean": (("sim_psi2", "sim_lam"), np.stack([r["risk_mean"].values for r in runs])),
-            "sim_risk_se": (("sim_psi2", "sim_lam"), np.stack([r["risk_se"].values for r in runs])),
-            "sim_theory_risk": (("sim_psi2", "sim_lam"), theory),
+            "sim_risk": (
+                dims,
+                np.stack([r["risk"].values for r in runs]),
+                {"long_name": "finite-size population risk E(y − f)² (noise included) per draw", "units": "1"},
+            ),
+            "sim_risk_mean": (
+                ("sim_psi2", "sim_lam"),
+                np.stack([r["risk_mean"].values for r in runs]),
+                {"long_name": "finite-size risk, mean over the draws", "units": "1"},
+            ),
+            "sim_risk_se": (
+                ("sim_psi2", "sim_lam"),
+                np.stack([r["risk_se"].values for r in runs]),
+                {"long_name": "standard error of the mean finite-size risk over the draws", "units": "1"},
+            ),
+            "sim_theory_risk": (
+                ("sim_psi2", "sim_lam"),
+                theory,
+                {"long_name": "asymptotic risk R(λ) (noise included) at the simulated sizes' n/d", "units": "1"},
+            ),
         },
-        coords={"sim_psi2": psi2s, "sim_draw": np.arange(int(sim["n_draws"])), "sim_lam": lams},
+        coords={
+            "sim_psi2": ("sim_psi2", psi2s, {"long_name": "simulated width ratio n/d (as configured)", "units": "1"}),
+            "sim_draw": (
+                "sim_draw",
+                np.arange(int(sim["n_draws"])),
+                {"long_name": "draw of features and data", "units": "1"},
+            ),
+            "sim_lam": ("sim_lam", lams, {"long_name": "ridge penalty λ of the simulation", "units": "1"}),
+        },
     )
 
 
@@ -654,18 +685,30 @@ def rf_study(cfg: dict | None = None) -> xr.Dataset:
 
     ds = xr.Dataset(
         {
-            "excess_risk": (("psi2", "lam"), curves, {"long_name": "asymptotic excess risk R(λ) − σ_ε²"}),
-            "lambda_star": ("psi2", gaps.lambda_star, {"long_name": "optimal ridge λ*(ψ2)"}),
-            "excess_risk_star": ("psi2", gaps.excess_risk_star, {"long_name": "min_λ R − σ_ε²"}),
-            "a": ("psi2", gaps.a, {"long_name": "loss gap |R*(ψ2) − R*(∞)|"}),
-            "b": ("psi2", gaps.b, {"long_name": "HP gap |λ*(ψ2) − λ*(∞)|"}),
-            "c": ("psi2", gaps.c, {"long_name": "suboptimality gap R_∞(λ*(ψ2)) − R_∞(λ*(∞))"}),
-            "in_curves": ("psi2", _membership(psi2, list(cfg["psi2_curves"]) + [np.inf])),
-            "in_rates": ("psi2", in_rates),
+            "excess_risk": (
+                ("psi2", "lam"),
+                curves,
+                {"long_name": "asymptotic excess risk R(λ) − σ_ε²", "units": "1"},
+            ),
+            "lambda_star": ("psi2", gaps.lambda_star, {"long_name": "optimal ridge λ*(ψ2)", "units": "1"}),
+            "excess_risk_star": ("psi2", gaps.excess_risk_star, {"long_name": "min_λ R − σ_ε²", "units": "1"}),
+            "a": ("psi2", gaps.a, {"long_name": "loss gap |R*(ψ2) − R*(∞)|", "units": "1"}),
+            "b": ("psi2", gaps.b, {"long_name": "HP gap |λ*(ψ2) − λ*(∞)|", "units": "1"}),
+            "c": ("psi2", gaps.c, {"long_name": "suboptimality gap R_∞(λ*(ψ2)) − R_∞(λ*(∞))", "units": "1"}),
+            "in_curves": (
+                "psi2",
+                _membership(psi2, list(cfg["psi2_curves"]) + [np.inf]),
+                {"long_name": "ψ2 is a curve of Fig 4a (psi2_curves, and ∞)", "units": "1"},
+            ),
+            "in_rates": (
+                "psi2",
+                in_rates,
+                {"long_name": "ψ2 is a point of the rates of Fig 4b (psi2_rates)", "units": "1"},
+            ),
         },
         coords={
-            "psi2": ("psi2", psi2, {"long_name": "width ratio n/d (inf = infinite width)"}),
-            "lam": ("lam", lams, {"long_name": "ridge penalty λ (penalty n·λ‖a‖²)"}),
+            "psi2": ("psi2", psi2, {"long_name": "width ratio n/d (inf = infinite width)", "units": "1"}),
+            "lam": ("lam", lams, {"long_name": "ridge penalty λ (penalty n·λ‖a‖²)", "units": "1"}),
         },
     )
     ds = ds.merge(_simulation_block(cfg))

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from ..config import defaults
+from ..io import TWOLAYER_LOSS_UNITS
 
 # Tags separate the random streams (init, training data, validation data) of the same seed.
 _INIT_TAG, _DATA_TAG, _VAL_TAG = 0x1417, 0xDA7A, 0x7A11
@@ -86,6 +87,12 @@ class Task:
     @property
     def loss_name(self) -> str:
         return "bce" if self.name == "sphere" else "mse"
+
+    @property
+    def loss_units(self) -> str:
+        """Units of the loss: BCE on a logit in nats per example, the squared error of the
+        dimensionless k-index target "1"."""
+        return TWOLAYER_LOSS_UNITS[self.loss_name]
 
 
 def make_task(cfg: dict) -> Task:

@@ -370,21 +370,34 @@ def train_batched(
 
     # (S, L) → (lr, seed) for the output.
     final = curve[-1].T
+    units = task.loss_units
     ds = xr.Dataset(
         {
-            "final_loss_val": (("lr", "seed"), final, {"long_name": f"final validation {task.loss_name}"}),
-            "diverged": (("lr", "seed"), diverged.cpu().numpy().T),
-            "diverged_step": (("lr", "seed"), diverged_step.T, {"long_name": "step of divergence (-1: none)"}),
+            "final_loss_val": (
+                ("lr", "seed"),
+                final,
+                {"long_name": f"final validation {task.loss_name}", "units": units},
+            ),
+            "diverged": (
+                ("lr", "seed"),
+                diverged.cpu().numpy().T,
+                {"long_name": "model diverged (NaN/inf or loss above the bound)", "units": "1"},
+            ),
+            "diverged_step": (
+                ("lr", "seed"),
+                diverged_step.T,
+                {"long_name": "step of divergence (-1: none)", "units": "steps"},
+            ),
             "loss_val": (
                 ("step", "lr", "seed"),
                 curve.transpose(0, 2, 1),
-                {"long_name": f"validation {task.loss_name}"},
+                {"long_name": f"validation {task.loss_name}", "units": units},
             ),
         },
         coords={
-            "lr": ("lr", np.asarray(lrs), {"long_name": "Adam learning rate eta"}),
-            "seed": ("seed", np.asarray(seeds)),
-            "step": ("step", logged),
+            "lr": ("lr", np.asarray(lrs), {"long_name": "Adam learning rate eta", "units": "1"}),
+            "seed": ("seed", np.asarray(seeds), {"long_name": "random seed", "units": "1"}),
+            "step": ("step", logged, {"long_name": "optimizer step (logged)", "units": "steps"}),
         },
     )
     ds.attrs = {

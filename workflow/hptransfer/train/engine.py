@@ -193,7 +193,7 @@ class Run:
             ema_loss, grads = self.ema_loss_and_grad()
             current = {n: p.detach().clone() for n, p in self.ema.named_parameters()}
             deltas = {n: current[n] - self.prev_ema[n] for n in current} if self.prev_grad else None
-            self.decompose_step(self.prev_grad or None, deltas, step)
+            self.decompose_step(self.step_gradient(grads) if self.prev_grad else None, deltas, step)
             self.prev_grad, self.prev_ema = grads, current
             self.collect_decomposition()
         else:
@@ -201,6 +201,13 @@ class Run:
                 ema_loss = float(self.task.loss(self.ema, self.val))
         h.eval_step.append(step)
         h.loss_val_ema.append(ema_loss)
+
+    def step_gradient(self, grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The gradient the analysed step that ends here is paired with: its left point's (the
+        paper's rule), or with ``decomposition.linearization: trapezoid`` the mean of both ends'."""
+        if self.cfg.decomposition.linearization != "trapezoid":
+            return self.prev_grad
+        return {n: 0.5 * (self.prev_grad[n] + grads[n]) for n in grads}
 
     def decompose_step(
         self, grads: dict[str, torch.Tensor] | None, deltas: dict[str, torch.Tensor] | None, step: int
@@ -319,14 +326,14 @@ class Run:
                     h.loss_val_iterate[-1] if ok else np.nan,
                     {"long_name": "final validation loss of the iterate", "units": self.task.units},
                 ),
-                "diverged": ((), not ok, {"long_name": "run diverged (NaN/inf or loss above the bound)"}),
+                "diverged": ((), not ok, {"long_name": "run diverged (NaN/inf or loss above the bound)", "units": "1"}),
             },
             coords={
-                "step": ("step", steps, {"long_name": "optimizer step"}),
+                "step": ("step", steps, {"long_name": "optimizer step", "units": "steps"}),
                 "eval_step": (
                     "eval_step",
                     np.asarray(h.eval_step, dtype=np.int64),
-                    {"long_name": "EMA sample point (optimizer steps done)"},
+                    {"long_name": "EMA sample point (optimizer steps done)", "units": "steps"},
                 ),
             },
         )
@@ -368,18 +375,40 @@ class Run:
                 "phi_topk": (
                     ("eval_step", "topk"),
                     np.asarray(h.phi_topk, dtype=np.float64).reshape(-1, len(self.topk)),
-                    {"long_name": "cumulative top-k linearised loss change φ^k up to the point"},
+                    {
+                        "long_name": "cumulative top-k linearised loss change φ^k up to the point",
+                        "units": self.task.units,
+                    },
                 ),
                 "phi_k": (
                     ("analysis_step", "k"),
                     snaps,
-                    {"long_name": "cumulative top-k linearised loss change φ^k (k directions per layer)"},
+                    {
+                        "long_name": "cumulative top-k linearised loss change φ^k (k directions per layer)",
+                        "units": self.task.units,
+                    },
                 ),
-                "linearization_gap": ((), gap, {"long_name": "|linearised − EMA final loss| / |EMA loss change|"}),
+                "linearization_gap": (
+                    (),
+                    gap,
+                    {"long_name": "|linearised − EMA final loss| / |EMA loss change|", "units": "1"},
+                ),
             },
             coords={
-                "topk": ("topk", np.asarray(self.topk, dtype=np.int64)),
-                "analysis_step": ("analysis_step", np.asarray(h.analysis_step, dtype=np.int64)),
-                "k": ("k", np.arange(1, width + 1, dtype=np.int64)),
+                "topk": (
+                    "topk",
+                    np.asarray(self.topk, dtype=np.int64),
+                    {"long_name": "number k of leading eigen-directions per layer of the top-k curve", "units": "1"},
+                ),
+                "analysis_step": (
+                    "analysis_step",
+                    np.asarray(h.analysis_step, dtype=np.int64),
+                    {"long_name": "analysis step of the decomposition (optimizer steps done)", "units": "steps"},
+                ),
+                "k": (
+                    "k",
+                    np.arange(1, width + 1, dtype=np.int64),
+                    {"long_name": "number k of leading eigen-directions per layer", "units": "1"},
+                ),
             },
         )

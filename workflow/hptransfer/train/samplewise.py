@@ -85,12 +85,16 @@ class SamplewiseRun(Run):
         super().decompose_step(grads, deltas, step)
         if grads is None:
             return
-        for name, (x, e) in self.prev_io.items():
-            row = self.layers[name]
+        # the per-example gradients the step is paired with, as the step's gradient is: the left
+        # point's, or the mean of both ends' (the current point's were captured just before)
+        ends = [self.prev_io, self._io] if self.cfg.decomposition.linearization == "trapezoid" else [self.prev_io]
+        for name, row in self.layers.items():
             U = self.accumulator.eigvecs[name]
             j = min(self.n_components, U.shape[1])
-            self.psi[:, :j] += per_sample_components(x, e, deltas[name], row, j, eigvecs=U)
-            self.psi_total += per_sample_total(x, e, deltas[name])
+            for io in ends:
+                x, e = io[name]
+                self.psi[:, :j] += per_sample_components(x, e, deltas[name], row, j, eigvecs=U) / len(ends)
+                self.psi_total += per_sample_total(x, e, deltas[name]) / len(ends)
 
     def evaluate_point(self, step: int) -> None:
         super().evaluate_point(step)
@@ -135,7 +139,7 @@ class SamplewiseRun(Run):
         labels = self.task.val[1].cpu().numpy().astype(np.int64)
         loss = self.final_loss_per_sample if ok and self.final_loss_per_sample is not None else np.full(P, np.nan)
         data = {
-            "val_label": ("sample", labels, {"long_name": "class label of the validation example"}),
+            "val_label": ("sample", labels, {"long_name": "class label of the validation example", "units": "1"}),
             "val_loss_per_sample": (
                 "sample",
                 np.asarray(loss, dtype=np.float64),
@@ -145,7 +149,13 @@ class SamplewiseRun(Run):
                 },
             ),
         }
-        coords = {"sample": ("sample", np.arange(P, dtype=np.int64), {"long_name": "index of the validation example"})}
+        coords = {
+            "sample": (
+                "sample",
+                np.arange(P, dtype=np.int64),
+                {"long_name": "index of the validation example", "units": "1"},
+            )
+        }
         if self.decomp_on:
             psi = self.psi.cpu().numpy()
             mci = mean_component_index(self.psi).cpu().numpy() if ok else np.full(P, np.nan)
@@ -182,7 +192,7 @@ class SamplewiseRun(Run):
             coords["component"] = (
                 "component",
                 np.arange(1, J + 1, dtype=np.int64),
-                {"long_name": "eigen-direction index j (by |lambda|, per layer and step)"},
+                {"long_name": "eigen-direction index j (by |lambda|, per layer and step)", "units": "1"},
             )
         extra = xr.Dataset(data, coords=coords)
         out = ds.merge(extra)
