@@ -90,6 +90,7 @@ class GapSummary:
     hi: float
     worst: tuple[int, float, float]  # (width, hp value, seed-mean |gap|) where the seed mean is largest
     above: list[tuple[int, float, float]]  # (width, hp value, seed mean) above the tolerance
+    near: tuple[int, float, float] | None  # largest seed mean within one grid step of a width's optimum
     over: int  # runs whose linearised change over-predicts the EMA change (signed gap > 0)
     under: int
     n_runs: int
@@ -127,12 +128,36 @@ def gap_summary(sweep: xr.Dataset, tolerance: float = GAP_TOLERANCE) -> GapSumma
         hi=float(finite.max()),
         worst=(int(widths[i]), float(grid[j]), float(values[i, j])),
         above=above,
+        near=_near_optimum(sweep, table),
         over=int((s > 0).sum()),
         under=int((s < 0).sum()),
         n_runs=int(finite.size),
         rule=linearization_rule(sweep),
         tolerance=tolerance,
     )
+
+
+def _near_optimum(sweep: xr.Dataset, table: xr.DataArray) -> tuple[int, float, float] | None:
+    """(width, hp value, seed-mean |gap|) where the gap is largest among each width's discrete optimum
+    of the sweep's metric and its grid neighbours (the runs the fits lean on); None without a metric."""
+    metric = sweep.attrs.get("metric")
+    if metric not in sweep:
+        return None
+    hp = sweep.attrs["hp"]
+    loss = sweep[metric].where(~sweep["diverged"].astype(bool)) if "diverged" in sweep else sweep[metric]
+    loss = loss.mean("seed", skipna=False) if "seed" in loss.dims else loss
+    loss = loss.transpose("width", hp).values
+    gaps = table.transpose("width", hp).values
+    widths, grid = table["width"].values, table[hp].values
+    best = None
+    for a in range(loss.shape[0]):
+        if not np.isfinite(loss[a]).any():
+            continue
+        b0 = int(np.nanargmin(np.where(np.isfinite(loss[a]), loss[a], np.inf)))
+        for b in range(max(b0 - 1, 0), min(b0 + 2, grid.size)):
+            if np.isfinite(gaps[a, b]) and (best is None or gaps[a, b] > best[2]):
+                best = (int(widths[a]), float(grid[b]), float(gaps[a, b]))
+    return best
 
 
 def _pct(x: float) -> str:
@@ -154,6 +179,12 @@ def gap_lines(s: GapSummary) -> list[str]:
         f"({s.rule} rule): {_pct(s.lo)} to {_pct(s.hi)}; largest seed mean {_pct(s.worst[2])} at width "
         f"{s.worst[0]}, {s.hp} {s.worst[1]:g}",
     ]
+    if s.near is not None:
+        within = "within" if s.near[2] <= s.tolerance else "above"
+        lines.append(
+            f"- near the optimum (each width's best {s.hp} on the grid and its neighbours): largest seed mean "
+            f"{_pct(s.near[2])} at width {s.near[0]}, {s.hp} {s.near[1]:g}, {within} the {_pct(s.tolerance)} tolerance"
+        )
     if s.above:
         lines.append(f"- seed mean above {_pct(s.tolerance)}: {_places(s.above, s.hp)}")
     else:
