@@ -141,6 +141,14 @@ BAD = [
         "is above studies.llama_adam_lr.ema.window_end = 10",
     ),
     (
+        _set("studies.S.training.schedule", {"kind": "wsd", "warmup": 0.6, "cooldown": 0.5}),
+        "studies.llama_adam_lr.training.schedule",
+        "warmup 0.6 + cooldown 0.5 exceed the whole run",
+    ),
+    (_set("studies.S.training.batch_size", 2**40), "studies.llama_adam_lr.training.batch_size", "maximum"),
+    (_set("studies.S.model.context", 2**30), "studies.llama_adam_lr.model.context", "maximum"),
+    (_set("studies.S.training.log_every", 10**12), "studies.llama_adam_lr.training.log_every", "maximum"),
+    (
         _set("studies.S.analysis", {"reference_width": 7}),
         "studies.llama_adam_lr.analysis.reference_width",
         "7 is not one of the widths [16]",

@@ -332,6 +332,31 @@ def test_divergence_is_a_result(tiny_corpus, tmp_path, lr):
     assert ds.attrs["status"] == "diverged"
 
 
+@pytest.mark.parametrize("decompose", [True, False])
+def test_ema_weights_that_overflow_make_the_run_diverged_not_a_crash(tiny_corpus, tmp_path, monkeypatch, decompose):
+    """At a learning rate of 1e6 (the largest a grid may hold), a width-128 Llama's training loss sat
+    at ln(vocab) while its EMA weights became NaN, and the eigenvalue solver raised LinAlgError.
+    Planted here: the EMA weights overflow from step 12 while the iterate trains normally."""
+    update_ema = Run.update_ema
+
+    def overflowing(self, step):
+        update_ema(self, step)
+        if step >= 12:
+            with torch.no_grad():
+                next(self.ema.parameters()).fill_(float("inf"))
+
+    monkeypatch.setattr(Run, "update_ema", overflowing)
+    cfg = tiny_run_config(study={"decomposition": {"enabled": decompose}})
+    ds = train_run(cfg, tiny_corpus, tmp_path / "run.nc")
+    assert ds.attrs["status"] == "diverged" and bool(ds.diverged)
+    # found at the first EMA point after step 12, and dated to the last step done before it
+    failed = min(s for s in ema_sample_steps(cfg.training.steps, cfg.ema, ()) if s > 12)
+    assert ds.attrs["diverged_step"] == failed - 1 and ds.sizes["step"] == failed
+    assert np.isfinite(ds.loss_train.values).all()  # the training-loss test alone would have passed
+    assert np.isnan(float(ds.final_loss_ema))
+    assert np.isfinite(ds.loss_val_ema.values).all() and int(ds.eval_step[-1]) <= 12  # not kept
+
+
 def test_divergence_factor(tiny_corpus, tmp_path):
     """A loss above divergence_factor × the first loss stops the run, even when finite."""
     ok = train_run(tiny_run_config(lr=0.03, study={"training": {"steps": 10}}), tiny_corpus, tmp_path / "a.nc")

@@ -70,6 +70,18 @@ def ema_problems(where: str, study: dict) -> list[str]:
     ]
 
 
+def schedule_problems(where: str, study: dict) -> list[str]:
+    """A warmup-stable-decay schedule's warmup and cooldown share one run: together more than the
+    whole of it would cut the warmup short with a jump down into the cooldown."""
+    sched = study["training"]["schedule"]
+    if sched["kind"] != "wsd" or sched["warmup"] + sched["cooldown"] <= 1:
+        return []
+    return [
+        f"  {where}.training.schedule: warmup {sched['warmup']} + cooldown {sched['cooldown']} exceed the "
+        "whole run (1); a wsd schedule needs warmup + cooldown <= 1"
+    ]
+
+
 def reference_width_problems(where: str, study: dict) -> list[str]:
     """The transfer analysis reads every width's loss at the reference width's optimum, so the
     reference must be a width the study trains (checked here, not after every run has trained)."""

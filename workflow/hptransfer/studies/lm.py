@@ -12,6 +12,7 @@ from ..config.checks import (
     analysis_step_problems,
     ema_problems,
     reference_width_problems,
+    schedule_problems,
     table_problems,
     width_problems,
 )
@@ -125,6 +126,7 @@ def lm_problems(cfg: dict, where: str, study: dict) -> list[str]:
     problems += _coordcheck_problems(cfg, f"{where}.coordcheck", study)
     problems += analysis_step_problems(where, study)
     problems += ema_problems(where, study) + reference_width_problems(where, study)
+    problems += schedule_problems(where, study)
     if study["hp"] in ("beta1", "beta2", "momentum"):
         bad = [v for v in study["grid"] if v >= 1]
         if bad:

@@ -8,7 +8,13 @@ import copy
 import math
 
 from ..config import defaults
-from ..config.checks import ema_problems, no_intermediate_steps, reference_width_problems, table_problems
+from ..config.checks import (
+    ema_problems,
+    no_intermediate_steps,
+    reference_width_problems,
+    schedule_problems,
+    table_problems,
+)
 from ..config.runs import RunKey, study_run_keys, training_settings
 from ..data.images import data_files, missing_files
 from . import phrases
@@ -63,6 +69,7 @@ def problems(cfg: dict, where: str, study: dict) -> list[str]:
     problems = no_intermediate_steps(cfg, where, study)
     problems += table_problems(cfg, f"{where}.parametrizations", study["parametrizations"])
     problems += ema_problems(where, study) + reference_width_problems(where, study)
+    problems += schedule_problems(where, study)
     dataset = study["dataset"]
     if dataset["source"] == "cifar10" and not dataset.get("path"):
         problems.append(

@@ -188,19 +188,45 @@ class Run:
         """One EMA sample point: losses, and the decomposition of the step since the last point."""
         h = self.history
         with torch.no_grad(), autocast(self.device, self.precision):
-            h.loss_val_iterate.append(float(self.task.loss(self.model, self.val)))
+            iterate_loss = float(self.task.loss(self.model, self.val))
         if self.decomp_on:
             ema_loss, grads = self.ema_loss_and_grad()
             current = {n: p.detach().clone() for n, p in self.ema.named_parameters()}
             deltas = {n: current[n] - self.prev_ema[n] for n in current} if self.prev_grad else None
+            if self.blew_up(step, iterate_loss, ema_loss, [*grads.values(), *(deltas or {}).values()]):
+                return
             self.decompose_step(self.step_gradient(grads) if self.prev_grad else None, deltas, step)
             self.prev_grad, self.prev_ema = grads, current
             self.collect_decomposition()
         else:
             with torch.no_grad(), autocast(self.device, self.precision):
                 ema_loss = float(self.task.loss(self.ema, self.val))
+            if self.blew_up(step, iterate_loss, ema_loss, []):
+                return
+        h.loss_val_iterate.append(iterate_loss)
         h.eval_step.append(step)
         h.loss_val_ema.append(ema_loss)
+
+    def blew_up(self, step: int, iterate_loss: float, ema_loss: float, tensors: list[torch.Tensor]) -> bool:
+        """Whether an EMA point finds the run diverged although its training losses passed the test:
+        at a very large learning rate the loss can sit at the uniform prediction's while the weights
+        (and so the EMA weights, their gradient and their step) overflow. Such a run is diverged at
+        the last step done, as the training-loss test would have marked it; the point is not kept,
+        and no non-finite matrix reaches the eigenvalue solver."""
+        finite = math.isfinite(iterate_loss) and math.isfinite(ema_loss)
+        if finite and tensors:
+            finite = bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+        if finite:
+            return False
+        self.status, self.diverged_step = "diverged", max(step - 1, 0)
+        log.warning(
+            "diverged at step %d (validation loss %s of the iterate, %s of the EMA weights; or their "
+            "gradient or step not finite)",
+            self.diverged_step,
+            iterate_loss,
+            ema_loss,
+        )
+        return True
 
     def step_gradient(self, grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The gradient the analysed step that ends here is paired with: its left point's (the
