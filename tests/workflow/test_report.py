@@ -343,8 +343,8 @@ def test_captions_state_what_the_data_of_the_run_show(report):
     exactly when some seed mean exceeds 5%, where it does."""
     import importlib
 
+    from hptransfer.analysis.formatting import format_percent as pct
     from hptransfer.analysis.linearization import gap_summary
-    from hptransfer.figures.findings import pct
 
     work, results, _ = report
     for stem, (spec, study) in all_figures(smoke_config()).items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["format_number", "format_with_inf"]
+__all__ = ["format_number", "format_percent", "format_with_inf"]
 
 
 def format_number(x, fmt: str = ".4g") -> str:
@@ -22,3 +22,12 @@ def format_with_inf(x, fmt: str = ".3g") -> str:
     if np.isinf(x):
         return "+inf" if x > 0 else "-inf"
     return format(x, fmt)
+
+
+def format_percent(x) -> str:
+    """A fraction as a percentage with two significant digits below 10% (a gap of 0.00044 is
+    "0.044%", not "0.0%"), whole percents above; "n/a" where it is not finite."""
+    x = float(x)
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{100 * x:.2g}%" if abs(x) < 0.1 else f"{100 * x:.0f}%"

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from .formatting import format_percent as _pct
+
 __all__ = [
     "GAP_TOLERANCE",
     "GapSummary",
@@ -158,10 +160,6 @@ def _near_optimum(sweep: xr.Dataset, table: xr.DataArray) -> tuple[int, float, f
             if np.isfinite(gaps[a, b]) and (best is None or gaps[a, b] > best[2]):
                 best = (int(widths[a]), float(grid[b]), float(gaps[a, b]))
     return best
-
-
-def _pct(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.2g}%" if abs(x) < 0.1 else f"{100 * x:.0f}%"
 
 
 def _places(above: list[tuple[int, float, float]], hp: str) -> str:

@@ -17,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..analysis.formatting import format_percent as pct
+from ..analysis.formatting import format_with_inf as fmt
+
 # |φ_n^k − φ_nmax^k| ≤ this fraction of |φ_nmax^k|: the top-k profiles of width n and n_max agree
 PROFILE_AGREEMENT = 0.1
 # a log-log slope within ± this of 0: the size does not change with width (coordinate check)
@@ -26,22 +29,6 @@ FLAT_RESIDUAL = 0.25
 
 
 # ------------------------------------------------------------------------------------ numbers
-
-
-def fmt(x: float, spec: str = ".3g") -> str:
-    x = float(x)
-    if np.isnan(x):
-        return "n/a"
-    if np.isinf(x):
-        return "+inf" if x > 0 else "-inf"
-    return format(x, spec)
-
-
-def pct(x: float) -> str:
-    x = float(x)
-    if not np.isfinite(x):
-        return "n/a"
-    return f"{100 * x:.2g}%" if abs(x) < 0.1 else f"{100 * x:.0f}%"
 
 
 def widths_text(widths) -> str:
@@ -588,7 +575,6 @@ __all__ = [
     "edge_optima",
     "fast_ridge_transfer",
     "gap_slopes",
-    "fmt",
     "grid_sensitivity",
     "grid_step",
     "kappa_ranges",
@@ -600,7 +586,6 @@ __all__ = [
     "optimum_movement",
     "optimum_spread",
     "overlap_level",
-    "pct",
     "per_param",
     "profile_agreement",
     "residual_effect",

@@ -16,7 +16,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .findings import bimodality, fmt, local_minima, lowest_loss, optimum_spread
+from ..analysis.formatting import format_with_inf as fmt
+from .findings import bimodality, local_minima, lowest_loss, optimum_spread
 from .panels import draw_loglog_sweep_panel, figure_legend, readable_log_axis, star_handles, width_handles
 from .style import new_figure, width_colors
 

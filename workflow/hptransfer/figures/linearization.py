@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from ..analysis.formatting import format_percent
 from ..analysis.linearization import describe_run_gap, gap_at, gap_lines, gap_summary
 from .selection import chosen_hp_value, valid_steps
 from .style import hp_label, new_figure
@@ -27,7 +28,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     gap = float(run["linearization_gap"])
     ax.set_xlabel("training step")
     ax.set_ylabel("validation loss")
-    ax.set_title(f"n = {width}, {hp_label(hp)} = {value:g}, seed {seed} (relative gap {gap:.1%})")
+    ax.set_title(f"n = {width}, {hp_label(hp)} = {value:g}, seed {seed} (relative gap {format_percent(gap)})")
     ax.legend()
     return fig
 
