@@ -299,3 +299,26 @@ def test_kappa_is_described(tmp_path):
         coords={"analysis_step": [20]},
     )
     assert_described(round_trip(analyze_kappa(sweep, {}), tmp_path / "kappa.nc"), "kappa.nc")
+
+
+def test_analyses_carry_the_sweeps_loss_units_and_dimensionless_hp_values(tmp_path):
+    """transfer.nc, advice.nc, comparison.nc and kappa.nc say what sweep.nc says: losses in the task's
+    units (here nats/token), hyperparameter values "1", a curvature in loss units per nu squared."""
+    sweep = make_sweep(bowl, widths=(32, 64, 128, 256), grid=2.0 ** np.arange(-10.0, -2.0), seeds=3, noise=1e-3)
+    sweep["final_loss_ema"].attrs["units"] = "nats/token"
+    transfer = round_trip(analyze_transfer(sweep, QUICK), tmp_path / "transfer.nc")
+    advice = round_trip(advise(transfer, [1024]), tmp_path / "advice.nc")
+    for ds, losses, values in [
+        (transfer, ("loss_star", "loss_star_lo", "a_n", "c_n", "loss_curve", "fit_opt_A"), ("lr", "hp_star")),
+        (advice, ("loss_gap", "direct_loss", "loss_law_L_inf"), ("hp_advised", "hp_advised_hi")),
+    ]:
+        for name in losses:
+            assert ds[name].attrs["units"] == "nats/token", name
+        for name in values:
+            assert ds[name].attrs["units"] == "1", name
+        assert ds["nu_star" if "nu_star" in ds else "nu_advised"].attrs["units"] == "log2(lr)"
+    curvature = [v.attrs["units"] for v in advice.variables.values() if "log2(lr))^2" in v.attrs["units"]]
+    assert curvature and set(curvature) == {"(nats/token)/(log2(lr))^2"}
+    # a sweep whose metric has no units keeps the builders' generic label
+    bare = analyze_transfer(make_sweep(bowl, widths=(32, 64), grid=2.0 ** np.arange(-9.0, -3.0), seeds=2), QUICK)
+    assert bare["loss_star"].attrs["units"] == "loss" and bare["hp_star"].attrs["units"] == "1"

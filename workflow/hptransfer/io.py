@@ -191,6 +191,34 @@ def describe(
     return ds
 
 
+# What the analysis builders (transfer, kappa, comparison, advice) write as the units of a loss; they
+# work on any sweep, so :func:`in_sweep_units` gives it the task's units once the sweep is known.
+ANALYSIS_LOSS_UNITS = "loss"
+
+
+def metric_units(sweep: xr.Dataset) -> str | None:
+    """The units of a sweep's metric (``metric`` attribute; the task's loss units), None if unknown."""
+    metric = sweep.attrs.get("metric", "final_loss_ema")
+    return sweep[metric].attrs.get("units") if metric in sweep.variables else None
+
+
+def in_sweep_units(ds: xr.Dataset, loss_units: str | None, hp: str) -> xr.Dataset:
+    """An analysis dataset in the units of the sweep it came from (a shallow copy): a loss
+    (:data:`ANALYSIS_LOSS_UNITS`, and a curvature's "loss/(…)") in ``loss_units`` where known, and
+    values of the hyperparameter ``hp``, which builders label with its name, dimensionless ("1")."""
+    ds = ds.copy()
+    for var in ds.variables.values():
+        units = var.attrs.get("units")
+        if units == hp:
+            var.attrs["units"] = "1"
+        elif loss_units and units == ANALYSIS_LOSS_UNITS:
+            var.attrs["units"] = loss_units
+        elif loss_units and isinstance(units, str) and units.startswith(ANALYSIS_LOSS_UNITS + "/"):
+            per = units[len(ANALYSIS_LOSS_UNITS) :]
+            var.attrs["units"] = (f"({loss_units})" if "/" in loss_units else loss_units) + per
+    return ds
+
+
 def undescribed(ds: xr.Dataset) -> list[str]:
     """The variables and coordinates of ``ds`` without a non-empty ``long_name`` and ``units``."""
     return [

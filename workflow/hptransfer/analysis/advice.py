@@ -44,7 +44,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from ..io import describe
+from ..io import describe, in_sweep_units
 from .coords import coordinate_name, hp_value, map_over_param
 from .extrapolation import MIN_LAW_WIDTHS, Drift, Estimate, Extrapolation, drift_per_doubling, extrapolate_law
 from .flops import CostModel
@@ -662,4 +662,5 @@ def advise(transfer: xr.Dataset, targets, cost: CostModel | None = None, budget:
     :class:`~hptransfer.analysis.flops.CostModel` (None: no FLOPs, Theorem 2 undecided); ``budget``:
     the FLOP budget of Theorem 2 (default: the cost of tuning directly at each target).
     """
-    return describe(map_over_param(transfer, lambda part: _advise_single(part, targets, cost, budget)))
+    ds = describe(map_over_param(transfer, lambda part: _advise_single(part, targets, cost, budget)))
+    return in_sweep_units(ds, transfer["loss_star"].attrs.get("units"), transfer.attrs["hp"])

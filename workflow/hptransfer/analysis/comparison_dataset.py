@@ -13,7 +13,7 @@ import json
 import numpy as np
 import xarray as xr
 
-from ..io import describe
+from ..io import describe, in_sweep_units, metric_units
 from .comparison import Comparison, ExponentFit, compare_schemes
 from .coords import coordinate_name, hp_value
 from .transfer import INTERPOLANT
@@ -226,4 +226,4 @@ def analyze_comparison(sweep: xr.Dataset, cfg: dict | None = None) -> xr.Dataset
     (the parametrization tables, for the effective hidden-layer LR exponent) and ``contrast``
     [candidate, baseline] (default adaptive, mup).
     """
-    return comparison_dataset(compare_schemes(sweep, cfg))
+    return in_sweep_units(comparison_dataset(compare_schemes(sweep, cfg)), metric_units(sweep), sweep.attrs["hp"])

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..config import defaults
-from ..io import describe
+from ..io import describe, in_sweep_units, metric_units
 from .coords import coordinate_name, hp_coordinate, map_over_param
 
 __all__ = [
@@ -420,4 +420,5 @@ def analyze_kappa(sweep: xr.Dataset, cfg: dict | None = None) -> xr.Dataset:
     ``eps_amin`` (defaults of paper.md §7, computed per width on its usable grid).
     """
     settings = kappa_config(cfg)
-    return describe(map_over_param(sweep, lambda part: _analyze_kappa_single(part, settings)))
+    ds = describe(map_over_param(sweep, lambda part: _analyze_kappa_single(part, settings)))
+    return in_sweep_units(ds, metric_units(sweep), sweep.attrs["hp"])

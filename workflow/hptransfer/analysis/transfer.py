@@ -27,7 +27,7 @@ import xarray as xr
 from scipy import stats
 
 from ..config import defaults
-from ..io import describe
+from ..io import describe, in_sweep_units, metric_units
 from .coords import coordinate_name, hp_coordinate, hp_value, map_over_param
 from .fits import fit_lr_law, fit_scaling
 from .optimum import INTERVAL_METHOD, bootstrap_optimum, find_optimum, fit_interpolant, seed_mean
@@ -374,4 +374,5 @@ def analyze_transfer(sweep: xr.Dataset, cfg: dict | None = None) -> xr.Dataset:
     ``curve_points`` (201).
     """
     resolved = resolve_config(cfg)
-    return describe(map_over_param(sweep, lambda part: _analyze_transfer_single(part, resolved)))
+    ds = describe(map_over_param(sweep, lambda part: _analyze_transfer_single(part, resolved)))
+    return in_sweep_units(ds, metric_units(sweep), sweep.attrs["hp"])
