@@ -22,8 +22,8 @@ from sweeps import make_sweep
 
 from hptransfer.analysis import analyze_kappa, analyze_transfer
 from hptransfer.figures import catalogue
-from hptransfer.figures.render import render_figure
-from hptransfer.figures.style import UNIDENTIFIED, figure_style, scaling_law_label
+from hptransfer.figures.render import render_figure, save_figure
+from hptransfer.figures.style import UNIDENTIFIED, figure_style, new_figure, scaling_law_label
 from hptransfer.io import write_dataset
 from hptransfer.synthetic.rf import rf_study
 
@@ -211,14 +211,17 @@ def inputs_for(figure_id: str, d: dict, failed: bool = False) -> dict[str, xr.Da
 SPECS = {spec.figure_id: spec for spec in catalogue.CATALOGUE}
 
 
-def draw(figure_id: str, inputs: dict, settings: dict | None = None):
-    """Draw a catalogue figure as its rule does: its drawer module, its defaults under ``settings``."""
+def catalogue_module(figure_id: str):
+    """The drawer module of a catalogue figure."""
     import importlib
 
-    spec = SPECS[figure_id]
+    return importlib.import_module(f"hptransfer.figures.{SPECS[figure_id].module}")
+
+
+def draw(figure_id: str, inputs: dict, settings: dict | None = None):
+    """Draw a catalogue figure as its rule does: its drawer module, its defaults under ``settings``."""
     with figure_style():
-        drawer = importlib.import_module(f"hptransfer.figures.{spec.module}")
-        return drawer.draw(inputs, {**spec.defaults, **(settings or {})})
+        return catalogue_module(figure_id).draw(inputs, {**SPECS[figure_id].defaults, **(settings or {})})
 
 
 def n_stars(ax) -> int:
@@ -332,6 +335,13 @@ def test_decomposition_figures_draw_when_algorithm1_failed_at_every_width(datase
     ]
     texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert sum("FAIL" in t for t in texts) >= 1
+    if figure_id == "fig10":  # a row of × per width, stacked so that none hides another
+        rows = [ln for ln in fig.get_axes()[0].get_lines() if ln.get_marker() == "x"]
+        assert len({float(ln.get_ydata()[0]) for ln in rows}) == kappa.sizes["width"] > 1
+    findings = getattr(catalogue_module(figure_id), "findings", None)
+    if findings:  # the caption says why there is nothing to read rather than saying nothing
+        lines = findings({"kappa": kappa, "sweep": datasets["lm_sweep"]}, dict(SPECS[figure_id].defaults))
+        assert any("fail" in line.lower() for line in lines), lines
 
 
 def test_fig09_residuals_clipped_near_the_topk_minimisers(datasets):
@@ -359,7 +369,13 @@ def test_fig10_kappa_and_topk_profile(datasets, failed):
     ok = kappa.sizes["width"] - int(kappa["failed"].sum())
     assert len([ln for ln in left.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]) == ok
     if failed:
-        assert any(ln.get_marker() == "x" for ln in left.get_lines())
+        # a row of × per failed width below κ̂ = 0, each its own, under no curve; no negative tick
+        rows = [ln for ln in left.get_lines() if ln.get_marker() == "x"]
+        assert len(rows) == int(kappa["failed"].sum())
+        heights = [set(np.asarray(ln.get_ydata(), float)) for ln in rows]
+        assert all(len(h) == 1 and max(h) < 0 for h in heights) and len(set.union(*heights)) == len(rows)
+        assert left.get_ylim()[0] < min(map(min, heights))
+        assert min(left.get_yticks()) == 0
         assert any("FAIL" in t.get_text() for t in left.texts)
         assert any("FAIL" in t.get_text() for t in fig.legends[0].get_texts())
     profiles = curves(right)
@@ -473,6 +489,29 @@ def test_render_writes_identical_pdf_and_png(figure_id, datasets, tmp_path):
     assert len(out[0][0]) > 5_000 and len(out[0][1]) > 5_000
     assert out[0] == out[1]
     assert out[0][1][:8] == b"\x89PNG\r\n\x1a\n" and out[0][0][:5] == b"%PDF-"
+
+
+def test_saved_page_grows_to_hold_a_title_wider_than_the_figure(tmp_path):
+    """Constrained layout moves axes, never text: a title wider than the figure used to be cut at the
+    page's edges (Fig 7's run title). The saved page is cropped to what is drawn, so it holds it."""
+    dpi = 50
+
+    def saved_width(title: str) -> tuple[int, float]:
+        with figure_style():
+            fig, ax = new_figure(1, settings={"width_in": 2.0, "height_in": 2.0})
+            ax.plot([0, 1], [0, 1])
+            ax.set_title(title)
+            fig.canvas.draw()
+            title_px = ax.title.get_window_extent().width * dpi / fig.dpi
+            pdf, png = tmp_path / "f.pdf", tmp_path / "f.png"
+            save_figure(fig, str(pdf), str(png), dpi=dpi)
+            plt.close(fig)
+        return int.from_bytes(png.read_bytes()[16:20], "big"), title_px
+
+    short, _ = saved_width("n = 16")
+    wide, title_px = saved_width("n = 16, learning rate = 0.032, seed 0 (relative gap 0.045%)")
+    assert title_px > 2.0 * dpi  # the title is wider than the 2-inch figure
+    assert wide >= title_px > short
 
 
 @pytest.mark.parametrize("failed", [False, True])

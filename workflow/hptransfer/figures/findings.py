@@ -293,6 +293,9 @@ def residual_window(kappa: xr.Dataset, clip_steps: int = 2) -> tuple[int, int]:
 def residual_effect(kappa: xr.Dataset, clip_steps: int = 2) -> list[str]:
     """Whether adding the residual moves the minimiser (total vs top-κ minimiser, in grid steps), and
     how much it varies near the minimisers against the top-κ curve (ratio of their ranges)."""
+    if bool(kappa["failed"].all()):
+        failed = widths_text(kappa["width"].values)
+        return [f"Algorithm 1 failed at every width ({failed}): there is no top-κ curve to split the residual off"]
     lo, hi = residual_window(kappa, clip_steps)
     moved, ratios = [], []
     for w in kappa["width"].values:

@@ -28,7 +28,7 @@ def draw(inputs: dict[str, xr.Dataset], settings: dict):
     gap = float(run["linearization_gap"])
     ax.set_xlabel("training step")
     ax.set_ylabel("validation loss")
-    ax.set_title(f"n = {width}, {hp_label(hp)} = {value:g}, seed {seed} (relative gap {format_percent(gap)})")
+    ax.set_title(f"n = {width}, {hp_label(hp)} = {value:g}, seed {seed}\nrelative gap {format_percent(gap)}")
     ax.legend()
     return fig
 

@@ -13,7 +13,6 @@ import numpy as np
 import xarray as xr
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
-from matplotlib.transforms import blended_transform_factory
 
 from ..analysis import hp_coordinate
 from .decomposition_curves import grid_nu, optimum, phi_at_analysis_step, smooth
@@ -286,30 +285,41 @@ def draw_scaling_panel(ax, transfer: xr.Dataset) -> None:
 
 
 def draw_kappa_panel(ax, kappa: xr.Dataset, colors: dict) -> list[int]:
-    """κ̂(n) against the swept value; returns the widths where Algorithm 1 failed (marked by × along
-    the bottom, with a note)."""
+    """κ̂(n) against the swept value; returns the widths where Algorithm 1 failed (marked by rows of
+    × below κ̂ = 0, with a note)."""
     hp, grid, _ = grid_nu(kappa)
     x = hp_x(hp, grid)
-    bottom = blended_transform_factory(ax.transData, ax.transAxes)
     failed = []
     for n in kappa["width"].values:
         k = kappa.sel(width=n)
         values = k["kappa"].values.astype(float)
         if bool(k["failed"]):
             failed.append(int(n))
-            ax.plot(x, np.full(x.size, 0.04), "x", color=colors[int(n)], ms=7, mew=1.8, transform=bottom)
             continue
         values[values < 1] = np.nan  # unusable (diverged) grid points
         ax.plot(x, values, "o-", color=colors[int(n)], ms=5, lw=1.5)
-    if failed:
-        note = "× Algorithm 1 FAIL (n = " + ", ".join(map(str, failed)) + "): no (τ1, τ2) accepted"
-        ax.text(0.98, 0.10, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5, color="dimgray")
     log2_axis(ax, "x")
     ax.set_xlabel(hp_label(hp))
     ax.set_ylabel(r"truncation $\hat\kappa(n)$")
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if failed:
+        mark_failed_widths(ax, x, failed, colors)
     return failed
+
+
+def mark_failed_widths(ax, x, failed: list[int], colors: dict) -> None:
+    """A row of × per width where Algorithm 1 failed, in a band below κ̂ = 0 where no curve passes,
+    and a note in a band above the curves: neither hides a κ̂ point nor another width's row."""
+    top = ax.get_ylim()[1] * 1.2
+    row = top * 0.05
+    for i, n in enumerate(failed):
+        ax.plot(x, np.full(x.size, -row * (i + 1)), "x", color=colors[n], ms=7, mew=1.8)
+    ax.set_ylim(-row * (len(failed) + 0.8), top)
+    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= top])  # no negative truncation on the axis
+    ax.axhline(0, color="0.6", lw=0.8)
+    note = "× Algorithm 1 FAIL (n = " + ", ".join(map(str, failed)) + "): no (τ1, τ2) accepted"
+    ax.text(0.02, 0.97, note, transform=ax.transAxes, ha="left", va="top", fontsize=7.5, color="dimgray")
 
 
 def draw_profile_panel(

@@ -30,7 +30,9 @@ def render_figure(module: str, dataset_paths: dict[str, str], settings: dict, pd
 
 
 def save_figure(fig, pdf: str, png: str, dpi: int = 200) -> None:
+    """Save ``fig`` as PDF and PNG. The page is cropped to what is drawn, so a title or label wider
+    than the figure (constrained layout moves axes, never text) widens the page instead of being cut."""
     for path, fmt, meta in ((pdf, "pdf", PDF_METADATA), (png, "png", PNG_METADATA)):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight", pad_inches=0.05)
         write_bytes(buf.getvalue(), path)
