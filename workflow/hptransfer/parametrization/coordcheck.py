@@ -28,7 +28,8 @@ of Tensor Programs V; they become Θ(1) as soon as the first update has been app
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -155,6 +156,7 @@ def coordinate_check(
     act = np.zeros((len(widths), steps + 1, len(layers)))
     chg = np.zeros_like(act)
     loss = np.zeros((len(widths), steps + 1))
+    model_block = {"init_std": 1.0, "embedding_std": 1.0, "rope_theta": 1e4, **(model_options or {})}
     for s in range(seed, seed + n_seeds):
         probe = _batch(tokens, np.random.default_rng([s, 2**31 - 1]), batch, context)
         for wi, width in enumerate(widths):
@@ -166,7 +168,7 @@ def coordinate_check(
                 block=block,
                 heads=heads,
                 context=context,
-                **{"init_std": 1.0, "embedding_std": 1.0, "rope_theta": 1e4, **(model_options or {})},
+                **model_block,
             )
             model = build_transformer(model_cfg, table, vocab, s)
             groups = build_param_groups(
@@ -174,30 +176,61 @@ def coordinate_check(
             )
             optim = build_optimizer(opt, groups, width, s)
             rng = np.random.default_rng([s, width])
-            init = _layer_outputs(model, probe)
-            for t in range(steps + 1):
-                out = init if t == 0 else _layer_outputs(model, probe)
-                for li, layer in enumerate(layers):
-                    act[wi, t, li] += np.log(_rms(out[layer])) / n_seeds
-                    diff = _rms(out[layer] - init[layer])
-                    chg[wi, t, li] += (np.log(diff) if diff > 0 else -np.inf) / n_seeds
-                tokens_t = _batch(tokens, rng, batch, context)
-                optim.zero_grad(set_to_none=True)
-                batch_loss = model(tokens_t[:, :-1], tokens_t[:, 1:])
-                loss[wi, t] += float(batch_loss.detach()) / n_seeds
-                if t < steps:
-                    batch_loss.backward()
-                    optim.step()
+            next_batch = partial(_batch, tokens, rng, batch, context)
+            log_act, log_chg, losses = _trajectory(model, optim, probe, next_batch, layers, steps)
+            # seed means in log space (a geometric mean of the RMS values)
+            act[wi] += log_act / n_seeds
+            chg[wi] += log_chg / n_seeds
+            loss[wi] += losses / n_seeds
+    attrs = {
+        "parametrization": name,
+        "optimizer": opt.name,
+        "lr": float(lr),
+        "base_width": base_width,
+        "block": block,
+        "depth": depth,
+        "heads": heads,
+        "seed": seed,
+        "n_seeds": n_seeds,
+    }
+    return _coordcheck_dataset(np.exp(act), np.exp(chg), loss, widths, layers, attrs)
+
+
+def _trajectory(model, optim, probe: torch.Tensor, next_batch: Callable[[], torch.Tensor], layers, steps: int):
+    """One model trained ``steps`` steps on ``next_batch()``: at steps 0 … ``steps``, the log RMS of each
+    layer's output on ``probe`` and of its change since initialisation (−inf for none), and the loss
+    of the step's batch. Arrays (steps + 1, layers), (steps + 1, layers), (steps + 1)."""
+    log_act = np.zeros((steps + 1, len(layers)))
+    log_chg = np.zeros_like(log_act)
+    losses = np.zeros(steps + 1)
+    init = _layer_outputs(model, probe)
+    for t in range(steps + 1):
+        out = init if t == 0 else _layer_outputs(model, probe)
+        for li, layer in enumerate(layers):
+            log_act[t, li] = np.log(_rms(out[layer]))
+            diff = _rms(out[layer] - init[layer])
+            log_chg[t, li] = np.log(diff) if diff > 0 else -np.inf
+        tokens_t = next_batch()
+        optim.zero_grad(set_to_none=True)
+        batch_loss = model(tokens_t[:, :-1], tokens_t[:, 1:])
+        losses[t] = float(batch_loss.detach())
+        if t < steps:
+            batch_loss.backward()
+            optim.step()
+    return log_act, log_chg, losses
+
+
+def _coordcheck_dataset(act, chg, loss, widths, layers, attrs: dict) -> xr.Dataset:
     return xr.Dataset(
         {
             "activation_rms": (
                 ("width", "step", "layer"),
-                np.exp(act),
+                act,
                 {"long_name": "RMS of the layer output on a fixed probe batch", "units": "1"},
             ),
             "change_rms": (
                 ("width", "step", "layer"),
-                np.exp(chg),
+                chg,
                 {"long_name": "RMS of the change of the layer output since initialisation", "units": "1"},
             ),
             "loss": (
@@ -208,20 +241,10 @@ def coordinate_check(
         },
         coords={
             "width": ("width", np.asarray(widths, dtype=np.int64), {"long_name": "width n", "units": "1"}),
-            "step": ("step", np.arange(steps + 1), {"long_name": "optimizer steps done", "units": "steps"}),
+            "step": ("step", np.arange(loss.shape[1]), {"long_name": "optimizer steps done", "units": "steps"}),
             "layer": ("layer", np.asarray(layers, dtype=object), {"long_name": "layer (module name)", "units": "1"}),
         },
-        attrs={
-            "parametrization": name,
-            "optimizer": opt.name,
-            "lr": float(lr),
-            "base_width": base_width,
-            "block": block,
-            "depth": depth,
-            "heads": heads,
-            "seed": seed,
-            "n_seeds": n_seeds,
-        },
+        attrs=attrs,
     )
 
 

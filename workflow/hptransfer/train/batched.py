@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -222,15 +223,38 @@ def seed_batches(task: Task, seeds: Sequence[int], step: int, batch: int, dtype,
     return torch.stack([p[0] for p in pairs]).to(device), torch.stack([p[1] for p in pairs])[:, None].to(device)
 
 
+@dataclass
+class _Record:
+    """What a batched job records of its S × L models, checkpointed with them: the validation loss at
+    the logged steps (NaN once diverged), whether each model diverged, and at which step (−1: not)."""
+
+    curve: np.ndarray  # (logged steps, S, L)
+    diverged: torch.Tensor  # (S, L) bool, on the training device
+    diverged_step: np.ndarray  # (S, L)
+
+    @classmethod
+    def empty(cls, logged: int, S: int, L: int, device: str) -> "_Record":
+        return cls(
+            np.full((logged, S, L), np.nan), torch.zeros(S, L, dtype=torch.bool, device=device), np.full((S, L), -1)
+        )
+
+    def mark(self, losses: torch.Tensor, step: int, bound: float) -> bool:
+        """Record the models that diverge at ``step`` (loss NaN/inf or above ``bound``); True if any
+        model has diverged so far."""
+        new = (~torch.isfinite(losses) | (losses > bound)) & ~self.diverged
+        if bool(new.any()):
+            self.diverged_step[new.cpu().numpy()] = step
+            self.diverged.logical_or_(new)
+        return bool(self.diverged.any())
+
+
 def _save(
     path,
     identity: str,
     step: int,
     model: "StackedTwoLayer",
     optimizer: "StackedAdam",
-    curve: np.ndarray,
-    diverged: torch.Tensor,
-    diverged_step: np.ndarray,
+    record: "_Record",
 ) -> None:
     """The state before ``step`` (tensors and plain values only, so it loads with weights_only)."""
     write_checkpoint(
@@ -241,9 +265,9 @@ def _save(
             "exp_avg": optimizer.exp_avg,
             "exp_avg_sq": optimizer.exp_avg_sq,
             "step_count": optimizer.step_count,
-            "curve": torch.from_numpy(curve),
-            "diverged": diverged,
-            "diverged_step": torch.from_numpy(diverged_step),
+            "curve": torch.from_numpy(record.curve),
+            "diverged": record.diverged,
+            "diverged_step": torch.from_numpy(record.diverged_step),
         },
         path,
     )
@@ -255,9 +279,7 @@ def _resume(
     identity: str,
     model: "StackedTwoLayer",
     optimizer: "StackedAdam",
-    curve: np.ndarray,
-    diverged: torch.Tensor,
-    diverged_step: np.ndarray,
+    record: "_Record",
     device: str,
 ) -> int:
     """Load a checkpoint of the same job in place; the step to go on from (0 if it is another job's)."""
@@ -272,9 +294,9 @@ def _resume(
         for t, v in zip(target, saved):
             t.copy_(v)
     optimizer.step_count = int(state["step_count"])
-    curve[...] = state["curve"].numpy()
-    diverged.copy_(state["diverged"])
-    diverged_step[...] = state["diverged_step"].numpy()
+    record.curve[...] = state["curve"].numpy()
+    record.diverged.copy_(state["diverged"])
+    record.diverged_step[...] = state["diverged_step"].numpy()
     return int(state["step"])
 
 
@@ -322,53 +344,54 @@ def train_batched(
     x_val, y_val = (t.to(device) for t in validation_set(task, int(cfg["val_size"]), int(cfg["val_seed"]), dtype))
     chunk = max(1, int(cfg["val_chunk_elements"]) // max(1, S * L * width))
     logged = log_steps(steps, cfg["n_log"])
-    curve = np.full((logged.size, S, L), np.nan)
+    record = _Record.empty(logged.size, S, L, device)
     bound = float(cfg["divergence_bound"])
-    diverged = torch.zeros(S, L, dtype=torch.bool, device=device)
-    diverged_step = np.full((S, L), -1)
-
-    def mark(losses: torch.Tensor, step: int) -> bool:
-        """Record newly diverged models; True if there are any diverged models at all."""
-        new = (~torch.isfinite(losses) | (losses > bound)) & ~diverged
-        if bool(new.any()):
-            diverged_step[new.cpu().numpy()] = step
-            diverged.logical_or_(new)
-        return bool(diverged.any())
 
     identity = json.dumps(
         {"config": cfg, "width": int(width), "lrs": lrs, "seeds": seeds, "steps": int(steps), "batch": int(batch)},
         sort_keys=True,
     )
-    start = (
-        0
-        if checkpoint is None
-        else _resume(checkpoint, identity, model, optimizer, curve, diverged, diverged_step, device)
-    )
+    start = 0 if checkpoint is None else _resume(checkpoint, identity, model, optimizer, record, device)
     if start and progress is not None:  # checkpoints are written after step 0 only
         progress(f"width {width}: resumed at step {start}/{steps} from {checkpoint}")
 
     for step in range(start, steps + 1):
         if checkpoint is not None and step > start and step % checkpoint_every == 0 and step < steps:
-            _save(checkpoint, identity, step, model, optimizer, curve, diverged, diverged_step)
+            _save(checkpoint, identity, step, model, optimizer, record)
         if step in logged:
             val = _stacked_validation_loss(model, task, x_val, y_val, chunk)
-            if mark(val, step):
-                optimizer.reset(diverged)
+            if record.mark(val, step, bound):
+                optimizer.reset(record.diverged)
             row = np.searchsorted(logged, step)
-            curve[row] = torch.where(diverged, torch.nan, val).cpu().numpy()
+            record.curve[row] = torch.where(record.diverged, torch.nan, val).cpu().numpy()
             if progress is not None:
-                progress(_progress_line(width, step, steps, curve[row], diverged))
+                progress(_progress_line(width, step, steps, record.curve[row], record.diverged))
         if step == steps:
             break
         x, y = seed_batches(task, seeds, step, batch, dtype, device)
         losses, grads = model.losses_and_gradients(task, x, y)
-        any_diverged = mark(losses, step)
+        any_diverged = record.mark(losses, step, bound)
         optimizer.step(grads)
         if any_diverged:
             # A diverged model's NaN gradients may have entered its own moments, which the reset clears.
-            optimizer.reset(diverged)
+            optimizer.reset(record.diverged)
 
-    # (S, L) → (lr, seed) for the output.
+    return _batched_dataset(task, cfg, width, lrs, seeds, steps, batch, logged, record)
+
+
+def _batched_dataset(
+    task,
+    cfg: dict,
+    width: int,
+    lrs: list[float],
+    seeds: list[int],
+    steps: int,
+    batch: int,
+    logged: np.ndarray,
+    record: _Record,
+) -> xr.Dataset:
+    """The job's dataset: the (S, L) arrays of training turned to (lr, seed), with the run's attributes."""
+    curve, diverged, diverged_step = record.curve, record.diverged, record.diverged_step
     final = curve[-1].T
     units = task.loss_units
     ds = xr.Dataset(
