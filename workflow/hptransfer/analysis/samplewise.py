@@ -221,13 +221,7 @@ def analyze_samplewise(
     hard = extreme_indices(mci_ref, settings["hard_fraction"], "high")
 
     overlaps = overlap_matrices(sweep["mci"], settings["overlap_fraction"], hp)
-    n_ex = min(int(settings["examples"]), P)
-    n_comp = min(int(settings["example_components"]), reference.sizes["component"])
-    order = np.argsort(np.where(np.isfinite(mci_ref), mci_ref, np.inf), kind="stable")
-    finite = order[np.isfinite(mci_ref[order])]
-    chosen = np.stack([finite[:n_ex], finite[::-1][:n_ex]])  # (side, rank)
-    psi = reference["psi"].values[:, :n_comp]
-
+    examples, example_coords = _example_variables(reference, settings, images)
     data = {
         "mci_reference": ("sample", mci_ref, {"long_name": "mean component index of the reference run", "units": "1"}),
         "mci_mean": (
@@ -246,38 +240,15 @@ def analyze_samplewise(
             np.isin(np.arange(P), hard),
             {"long_name": f"hard subset: highest {100 * settings['hard_fraction']:g}% reference MCI", "units": "1"},
         ),
-        "example_index": (("side", "rank"), chosen, {"long_name": "validation example (sample index)", "units": "1"}),
-        "example_mci": (("side", "rank"), mci_ref[chosen], {"long_name": "MCI of the example", "units": "1"}),
-        "example_label": (
-            ("side", "rank"),
-            reference["val_label"].values[chosen],
-            {"long_name": "class label", "units": "1"},
-        ),
-        "example_psi": (
-            ("side", "rank", "component"),
-            psi[chosen],
-            {
-                "long_name": "per-example component psi_ij of the reference run",
-                "units": reference["psi"].attrs.get("units", ""),
-            },
-        ),
+        **examples,
     }
     coords = {
         "sample": np.arange(P, dtype=np.int64),
         "width": sweep["width"].values,
         hp: sweep[hp].values,
         "seed": sweep["seed"].values,
-        "side": ["lowest", "highest"],
-        "rank": np.arange(1, n_ex + 1),
-        "component": np.arange(1, n_comp + 1, dtype=np.int64),
+        **example_coords,
     }
-    if images is not None:
-        pix = np.asarray(images(chosen.ravel()), dtype=np.float32)
-        data["example_image"] = (
-            ("side", "rank", "y", "x", "channel"),
-            pix.reshape(*chosen.shape, *pix.shape[1:]),
-            {"long_name": "validation image in pixel space [0, 1]", "units": "1"},
-        )
     ds = describe(xr.Dataset(data, coords=coords).merge(overlaps), _EXAMPLE_COORDINATES)
     ds.attrs = {
         "study": sweep.attrs.get("study", ""),
@@ -302,6 +273,49 @@ def analyze_samplewise(
         "sweep_easy": subset_sweep(sweep, easy, "easy", widths, settings["easy_fraction"]),
         "sweep_hard": subset_sweep(sweep, hard, "hard", widths, settings["hard_fraction"]),
     }
+
+
+def _example_variables(reference: xr.Dataset, settings: dict, images) -> tuple[dict, dict]:
+    """The ``examples`` validation examples at each end of the reference run's MCI order (NaN MCI
+    left out): their index, MCI, label, first ``example_components`` components and, with
+    ``images``, pixels. Returns the variables and their coordinates (side, rank, component)."""
+    mci_ref = reference["mci"].values
+    n_ex = min(int(settings["examples"]), mci_ref.size)
+    n_comp = min(int(settings["example_components"]), reference.sizes["component"])
+    order = np.argsort(np.where(np.isfinite(mci_ref), mci_ref, np.inf), kind="stable")
+    finite = order[np.isfinite(mci_ref[order])]
+    chosen = np.stack([finite[:n_ex], finite[::-1][:n_ex]])  # (side, rank)
+    psi = reference["psi"].values[:, :n_comp]
+    data = {
+        "example_index": (("side", "rank"), chosen, {"long_name": "validation example (sample index)", "units": "1"}),
+        "example_mci": (("side", "rank"), mci_ref[chosen], {"long_name": "MCI of the example", "units": "1"}),
+        "example_label": (
+            ("side", "rank"),
+            reference["val_label"].values[chosen],
+            {"long_name": "class label", "units": "1"},
+        ),
+        "example_psi": (
+            ("side", "rank", "component"),
+            psi[chosen],
+            {
+                "long_name": "per-example component psi_ij of the reference run",
+                "units": reference["psi"].attrs.get("units", ""),
+            },
+        ),
+    }
+    if images is not None:
+        pix = np.asarray(images(chosen.ravel()), dtype=np.float32)
+        data["example_image"] = (
+            ("side", "rank", "y", "x", "channel"),
+            pix.reshape(*chosen.shape, *pix.shape[1:]),
+            {"long_name": "validation image in pixel space [0, 1]", "units": "1"},
+        )
+    coords = {
+        "side": ["lowest", "highest"],
+        "rank": np.arange(1, n_ex + 1),
+        "component": np.arange(1, n_comp + 1, dtype=np.int64),
+    }
+    return data, coords
 
 
 _EXAMPLE_COORDINATES = {
