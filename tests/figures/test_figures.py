@@ -519,10 +519,8 @@ def test_saved_page_grows_to_hold_a_title_wider_than_the_figure(tmp_path):
 def test_findings_of_every_drawer_run_on_its_inputs(figure_id, failed, datasets):
     """The report caption's statements (the drawer's ``findings``) compute on the same inputs as the
     figure, Algorithm 1 failures included, and are plain sentences."""
-    import importlib
-
     spec = SPECS[figure_id]
-    findings = getattr(importlib.import_module(f"hptransfer.figures.{spec.module}"), "findings", None)
+    findings = getattr(catalogue_module(figure_id), "findings", None)
     if findings is None:
         pytest.skip(f"{spec.module} states no findings")
     lines = findings(inputs_for(figure_id, datasets, failed=failed), dict(spec.defaults))
@@ -562,12 +560,11 @@ def test_catalogue_decomposition_figures_need_lm_with_decomposition():
 
 
 def test_every_catalogue_module_has_draw_and_caption():
-    import importlib
     from pathlib import Path
 
     report = Path(__file__).resolve().parents[2] / "workflow" / "report"
     for spec in catalogue.CATALOGUE:
-        assert callable(importlib.import_module(f"hptransfer.figures.{spec.module}").draw)
+        assert callable(catalogue_module(spec.figure_id).draw)
         assert (report / f"{spec.figure_id}.rst").is_file(), spec.figure_id
     assert "workflow/hptransfer/figures/panels.py" in catalogue.plot_sources("layerwise_lr_sweeps")
     assert "workflow/hptransfer/figures/style.py" in catalogue.plot_sources("layerwise_lr_sweeps")

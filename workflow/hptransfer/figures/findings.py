@@ -251,11 +251,16 @@ def _minimisers_text(found: list[tuple[int, float]], hp: str) -> str:
     return ", ".join(f"{v:.4g} (n = {w})" for w, v in found)
 
 
+def failed_widths(kappa: xr.Dataset) -> list[int]:
+    """The widths where Algorithm 1 failed (kappa.nc's ``failed``): no top-κ curve, so no residual."""
+    return [int(w) for w in kappa["width"].values if bool(kappa["failed"].sel(width=w))]
+
+
 def topk_minimisers(kappa: xr.Dataset) -> list[str]:
     """Where the top-κ curves and the total curves have their (discrete) minima, width by width."""
     hp, _ = _grid(kappa)
     n_max = kappa.attrs.get("n_max")
-    failed = [int(w) for w in kappa["width"].values if bool(kappa["failed"].sel(width=w))]
+    failed = failed_widths(kappa)
     out = []
     top, top_spread = minimiser_spread(kappa, "phi_n_kappa")
     if top:
@@ -293,15 +298,13 @@ def residual_window(kappa: xr.Dataset, clip_steps: int = 2) -> tuple[int, int]:
 def residual_effect(kappa: xr.Dataset, clip_steps: int = 2) -> list[str]:
     """Whether adding the residual moves the minimiser (total vs top-κ minimiser, in grid steps), and
     how much it varies near the minimisers against the top-κ curve (ratio of their ranges)."""
-    if bool(kappa["failed"].all()):
-        failed = widths_text(kappa["width"].values)
-        return [f"Algorithm 1 failed at every width ({failed}): there is no top-κ curve to split the residual off"]
+    failed = failed_widths(kappa)
     lo, hi = residual_window(kappa, clip_steps)
     moved, ratios = [], []
     for w in kappa["width"].values:
-        k = kappa.sel(width=w)
-        if bool(k["failed"]):
+        if int(w) in failed:
             continue
+        k = kappa.sel(width=w)
         top, total = _argmin(k["phi_n_kappa"].values), _argmin(k["phi_n"].values)
         if top is not None and total is not None:
             moved.append((int(w), abs(total - top)))
@@ -332,6 +335,8 @@ def residual_effect(kappa: xr.Dataset, clip_steps: int = 2) -> list[str]:
             + ", ".join(f"{pct(r)} (n = {w})" for w, r in ratios)
             + f" of the top-κ curve's variation there: {verdict}"
         )
+    if failed:
+        out.append(f"Algorithm 1 failed (no top-κ curve, so no residual) at width {widths_text(failed)}")
     return out
 
 

@@ -228,24 +228,37 @@ class _Record:
     """What a batched job records of its S × L models, checkpointed with them: the validation loss at
     the logged steps (NaN once diverged), whether each model diverged, and at which step (−1: not)."""
 
+    bound: float  # a loss above it (or NaN/inf) marks a model diverged
     curve: np.ndarray  # (logged steps, S, L)
     diverged: torch.Tensor  # (S, L) bool, on the training device
     diverged_step: np.ndarray  # (S, L)
 
     @classmethod
-    def empty(cls, logged: int, S: int, L: int, device: str) -> "_Record":
-        return cls(
-            np.full((logged, S, L), np.nan), torch.zeros(S, L, dtype=torch.bool, device=device), np.full((S, L), -1)
-        )
+    def empty(cls, bound: float, logged: int, S: int, L: int, device: str) -> "_Record":
+        diverged = torch.zeros(S, L, dtype=torch.bool, device=device)
+        return cls(bound, np.full((logged, S, L), np.nan), diverged, np.full((S, L), -1))
 
-    def mark(self, losses: torch.Tensor, step: int, bound: float) -> bool:
-        """Record the models that diverge at ``step`` (loss NaN/inf or above ``bound``); True if any
-        model has diverged so far."""
-        new = (~torch.isfinite(losses) | (losses > bound)) & ~self.diverged
+    def mark(self, losses: torch.Tensor, step: int) -> bool:
+        """Record the models that diverge at ``step``; True if any model has diverged so far."""
+        new = (~torch.isfinite(losses) | (losses > self.bound)) & ~self.diverged
         if bool(new.any()):
             self.diverged_step[new.cpu().numpy()] = step
             self.diverged.logical_or_(new)
         return bool(self.diverged.any())
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The record's part of a checkpoint (tensors only, so it loads with weights_only)."""
+        return {
+            "curve": torch.from_numpy(self.curve),
+            "diverged": self.diverged,
+            "diverged_step": torch.from_numpy(self.diverged_step),
+        }
+
+    def load(self, state: dict) -> None:
+        """Take the record back from a checkpoint, in place."""
+        self.curve[...] = state["curve"].numpy()
+        self.diverged.copy_(state["diverged"])
+        self.diverged_step[...] = state["diverged_step"].numpy()
 
 
 def _save(
@@ -265,9 +278,7 @@ def _save(
             "exp_avg": optimizer.exp_avg,
             "exp_avg_sq": optimizer.exp_avg_sq,
             "step_count": optimizer.step_count,
-            "curve": torch.from_numpy(record.curve),
-            "diverged": record.diverged,
-            "diverged_step": torch.from_numpy(record.diverged_step),
+            **record.state(),
         },
         path,
     )
@@ -294,9 +305,7 @@ def _resume(
         for t, v in zip(target, saved):
             t.copy_(v)
     optimizer.step_count = int(state["step_count"])
-    record.curve[...] = state["curve"].numpy()
-    record.diverged.copy_(state["diverged"])
-    record.diverged_step[...] = state["diverged_step"].numpy()
+    record.load(state)
     return int(state["step"])
 
 
@@ -344,8 +353,7 @@ def train_batched(
     x_val, y_val = (t.to(device) for t in validation_set(task, int(cfg["val_size"]), int(cfg["val_seed"]), dtype))
     chunk = max(1, int(cfg["val_chunk_elements"]) // max(1, S * L * width))
     logged = log_steps(steps, cfg["n_log"])
-    record = _Record.empty(logged.size, S, L, device)
-    bound = float(cfg["divergence_bound"])
+    record = _Record.empty(float(cfg["divergence_bound"]), logged.size, S, L, device)
 
     identity = json.dumps(
         {"config": cfg, "width": int(width), "lrs": lrs, "seeds": seeds, "steps": int(steps), "batch": int(batch)},
@@ -360,7 +368,7 @@ def train_batched(
             _save(checkpoint, identity, step, model, optimizer, record)
         if step in logged:
             val = _stacked_validation_loss(model, task, x_val, y_val, chunk)
-            if record.mark(val, step, bound):
+            if record.mark(val, step):
                 optimizer.reset(record.diverged)
             row = np.searchsorted(logged, step)
             record.curve[row] = torch.where(record.diverged, torch.nan, val).cpu().numpy()
@@ -370,7 +378,7 @@ def train_batched(
             break
         x, y = seed_batches(task, seeds, step, batch, dtype, device)
         losses, grads = model.losses_and_gradients(task, x, y)
-        any_diverged = record.mark(losses, step, bound)
+        any_diverged = record.mark(losses, step)
         optimizer.step(grads)
         if any_diverged:
             # A diverged model's NaN gradients may have entered its own moments, which the reset clears.
